@@ -1,0 +1,54 @@
+// The model-client port: one turn of one agent against one model, as a stream of typed events.
+// Implementations: the demo model (local, deterministic), Chat Completions and Responses (openai SDK).
+import type { DeltaContent, Message, Part, Usage } from '../protocol/frames.ts';
+
+export interface ToolSpec {
+  name: string;
+  description: string;
+  /** JSON Schema of the arguments object. */
+  parameters: Record<string, unknown>;
+}
+
+export interface ModelTurnRequest {
+  /** The speaking agent. */
+  agent: { name: string; instructions: string };
+  /** The conversation so far (finished messages, oldest first). */
+  messages: readonly Message[];
+  /**
+   * What this agent already produced in this turn (tool calls and their results) when the model is
+   * called again inside a tool loop.
+   */
+  turnParts?: readonly Part[];
+  tools?: readonly ToolSpec[];
+  maxOutputTokens?: number;
+  /** Stable key of the conversation (the thread), for clients that keep remote state. */
+  conversationKey?: string;
+  signal: AbortSignal;
+}
+
+export type ModelEvent =
+  | { type: 'delta'; delta: DeltaContent }
+  | { type: 'usage'; usage: Usage }
+  | { type: 'finish'; reason: 'stop' | 'length' | 'tool-calls' | 'content-filter' | 'other' };
+
+export interface ModelClient {
+  /** For logs and metrics: provider and model, e.g. `demo`, `openai:gpt-5-mini`. */
+  readonly id: string;
+  stream(request: ModelTurnRequest): AsyncIterable<ModelEvent>;
+  /** Deletes state kept remotely for a conversation (Responses API); no-op when there is none. */
+  deleteConversation?(conversationKey: string): Promise<void>;
+}
+
+/** A model failure with a stable code, classified for retry. */
+export class ModelError extends Error {
+  readonly code: string;
+  readonly retryable: boolean;
+  readonly retryAfterMs: number | undefined;
+  constructor(code: string, message: string, retryable: boolean, options?: ErrorOptions & { retryAfterMs?: number }) {
+    super(message, options);
+    this.name = 'ModelError';
+    this.code = code;
+    this.retryable = retryable;
+    this.retryAfterMs = options?.retryAfterMs;
+  }
+}
