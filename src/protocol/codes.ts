@@ -14,8 +14,10 @@ export const ErrorCode = {
   tooLarge: 'too-large',
   unavailable: 'unavailable',
   internal: 'internal',
+  /** A per-connection limit (subscriptions) would be exceeded. */
+  limitExceeded: 'limit-exceeded',
+  /** The client used a cursor or option that does not fit the thread's state. */
   conflict: 'conflict',
-  alreadyStarted: 'already-started',
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 
@@ -37,6 +39,10 @@ export const CloseCode = {
   slowConsumer: 4008,
   heartbeatTimeout: 4009,
   helloTimeout: 4010,
+  /** Live delivery lost continuity (for example Redis pub/sub reconnected): resume by cursor. */
+  liveGap: 4011,
+  /** The instance is draining / its store is unavailable: reconnect to another instance. */
+  tryAgainLater: 4013,
   unauthorized: 4501,
   incompatible: 4502,
 } as const;

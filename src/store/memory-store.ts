@@ -27,6 +27,7 @@ interface ThreadState {
 interface LiveState {
   listeners: Set<LiveListener>;
   currentRun: LiveEnvelope[];
+  lastLiveId: string | null;
 }
 
 export interface MemoryStoreOptions {
@@ -80,7 +81,10 @@ export class MemoryStore implements Store {
     const existed = this.threads.delete(threadId);
     this.leases.delete(threadId);
     const live = this.live.get(threadId);
-    if (live) live.currentRun = [];
+    if (live) {
+      live.currentRun = [];
+      if (live.listeners.size === 0) this.live.delete(threadId);
+    }
     return existed;
   }
 
@@ -136,9 +140,15 @@ export class MemoryStore implements Store {
   }
 
   async publish(threadId: string, event: ThreadEvent): Promise<LiveEnvelope> {
+    return this.publishNow(threadId, event);
+  }
+
+  /** Synchronous publish: `append` + publish happen in one step (nothing can interleave). */
+  private publishNow(threadId: string, event: ThreadEvent): LiveEnvelope {
     this.liveCounter += 1;
     const envelope: LiveEnvelope = { liveId: `0-${this.liveCounter}`, event, frame: JSON.stringify(event) };
     const live = this.liveState(threadId);
+    live.lastLiveId = envelope.liveId;
     if (event.type === 'run-start') live.currentRun = [envelope];
     else if (event.type === 'run-end' || event.type === 'thread-deleted') live.currentRun = [];
     else if (live.currentRun.length > 0 && event.type !== 'message') live.currentRun.push(envelope);
@@ -149,7 +159,6 @@ export class MemoryStore implements Store {
         this.logger.error({ err: error, threadId }, 'live listener threw');
       }
     }
-    if (live.listeners.size === 0 && live.currentRun.length === 0) this.live.delete(threadId);
     return envelope;
   }
 
@@ -158,12 +167,27 @@ export class MemoryStore implements Store {
     live.listeners.add(listener);
     return async () => {
       live.listeners.delete(listener);
-      if (live.listeners.size === 0 && live.currentRun.length === 0) this.live.delete(threadId);
     };
   }
 
+  async appendAndPublish(
+    threadId: string,
+    message: Message,
+    kind: 'message' | 'message-end',
+    options: AppendOptions = {},
+  ) {
+    const { item, duplicate } = await this.append(threadId, message, options);
+    if (duplicate) return { item, duplicate, envelope: null };
+    const event: ThreadEvent =
+      kind === 'message'
+        ? { type: 'message', threadId, cursor: item.cursor, message }
+        : { type: 'message-end', threadId, messageId: message.id, cursor: item.cursor, message };
+    return { item, duplicate, envelope: this.publishNow(threadId, event) };
+  }
+
   async currentRun(threadId: string) {
-    return [...(this.live.get(threadId)?.currentRun ?? [])];
+    const live = this.live.get(threadId);
+    return { events: [...(live?.currentRun ?? [])], lastLiveId: live?.lastLiveId ?? null };
   }
 
   async signal(signal: ControlSignal) {
@@ -238,7 +262,7 @@ export class MemoryStore implements Store {
   private liveState(threadId: string): LiveState {
     let live = this.live.get(threadId);
     if (!live) {
-      live = { listeners: new Set(), currentRun: [] };
+      live = { listeners: new Set(), currentRun: [], lastLiveId: null };
       this.live.set(threadId, live);
     }
     return live;

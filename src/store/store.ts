@@ -99,13 +99,32 @@ export interface Store {
   // --- live bus ------------------------------------------------------------------------------
   /** Publishes an event to every instance's subscribers of the thread, in order; returns its envelope. */
   publish(threadId: string, event: ThreadEvent): Promise<LiveEnvelope>;
-  /** Starts delivery of the thread's events to `listener`; delivery is active when this resolves. */
-  subscribe(threadId: string, listener: LiveListener): Promise<() => Promise<void>>;
   /**
-   * The current run's events so far (from its `run-start`, in order), or an empty list when no run
-   * is active. A joiner folds them into the in-flight snapshot.
+   * Starts delivery of the thread's events to `listener`; delivery is active when this resolves.
+   * `onGap` is called when the store can no longer guarantee that every event reached the
+   * listener (for example Redis pub/sub reconnected); the subscriber must then rebuild (the
+   * gateway closes the affected sockets with a reconnect code, and clients resume by cursor).
    */
-  currentRun(threadId: string): Promise<LiveEnvelope[]>;
+  subscribe(threadId: string, listener: LiveListener, onGap?: () => void): Promise<() => Promise<void>>;
+  /**
+   * Appends a finished message and publishes its event (`message` for a user message, `message-end`
+   * for an agent message, with the new cursor) as ONE atomic step, so the live order of message
+   * events equals their history order on every instance. Same errors and idempotency as `append`;
+   * a duplicate is not published again (`envelope` is null then).
+   */
+  appendAndPublish(
+    threadId: string,
+    message: Message,
+    kind: 'message' | 'message-end',
+    options?: AppendOptions,
+  ): Promise<{ item: StoredItem; duplicate: boolean; envelope: LiveEnvelope | null }>;
+  /**
+   * The current run's events so far (from its `run-start`, in order; `message` events excluded),
+   * empty when no run is active, and the newest liveId published on the thread (null when none).
+   * A joiner folds `events` into the in-flight snapshot and skips buffered non-message events up to
+   * `lastLiveId`.
+   */
+  currentRun(threadId: string): Promise<{ events: LiveEnvelope[]; lastLiveId: string | null }>;
   /** Sends a control signal to every instance (this one included). */
   signal(signal: ControlSignal): Promise<void>;
   onSignal(listener: (signal: ControlSignal) => void): () => void;

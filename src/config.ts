@@ -1,0 +1,124 @@
+// Environment → a validated Config. Every setting, its variable and its default are listed here
+// once; README.md's configuration table mirrors this file (a test keeps them in sync).
+import { z } from 'zod';
+
+const integer = (fallback: number, min = 0, max = Number.MAX_SAFE_INTEGER) =>
+  z.coerce.number().int().min(min).max(max).default(fallback);
+const flag = z
+  .enum(['0', '1', 'true', 'false', ''])
+  .default('0')
+  .transform((value) => value === '1' || value === 'true');
+
+/** Each entry: environment variable → schema with its default. Documented in README.md. */
+export const configSchema = z.object({
+  PORT: integer(8080, 0, 65535),
+  HOST: z.string().default('0.0.0.0'),
+  REDIS_URL: z.string().optional(),
+  OPENAI_API_KEY: z.string().optional(),
+  OPENAI_BASE_URL: z.string().optional(),
+  CHORUS_MODEL: z.string().default('gpt-5-mini'),
+  CHORUS_TEAM_FILE: z.string().optional(),
+  CHORUS_DEMO_TOKENS_PER_SECOND: z.coerce.number().min(0).default(40),
+  CHORUS_AUTH_SECRET: z.string().optional(),
+  CHORUS_AUTH_JWKS_URL: z.string().optional(),
+  CHORUS_AUTH_PUBLIC_KEY: z.string().optional(),
+  CHORUS_INSECURE: flag,
+  CHORUS_MAX_FRAME_BYTES: integer(65_536, 1024, 16 * 1024 * 1024),
+  CHORUS_LEASE_MS: integer(10_000, 500, 10_000),
+  CHORUS_DRAIN_MS: integer(10_000, 0),
+  CHORUS_REDIS_PREFIX: z.string().min(1).default('chorus'),
+  CHORUS_HISTORY_MAXLEN: integer(0),
+  CHORUS_HEARTBEAT_MS: integer(25_000, 100),
+  CHORUS_HELLO_TIMEOUT_MS: integer(10_000, 100),
+  CHORUS_MAX_SUBSCRIPTIONS: integer(100, 1),
+  CHORUS_MAX_BUFFERED_BYTES: integer(1_048_576, 1024),
+  CHORUS_BACKLOG_LIMIT: integer(100, 1, 10_000),
+  CHORUS_RESUME_LIMIT: integer(10_000, 1, 1_000_000),
+  CHORUS_HISTORY_PAGE_LIMIT: integer(200, 1, 1000),
+  CHORUS_QUEUE_MAX: integer(8, 0, 1000),
+  CHORUS_MAX_ITERATIONS: integer(6, 1, 100),
+  CHORUS_POST_RATE: z.coerce.number().min(0).default(5),
+  CHORUS_POST_BURST: integer(10, 1),
+  CHORUS_INSTANCE_ID: z.string().optional(),
+  CHORUS_LOG_LEVEL: z.string().default('info'),
+  NODE_ENV: z.string().default('development'),
+});
+
+export type Env = z.input<typeof configSchema>;
+
+export interface Config {
+  port: number;
+  host: string;
+  redisUrl: string | undefined;
+  redisPrefix: string;
+  openai: { apiKey: string | undefined; baseURL: string | undefined; model: string };
+  teamFile: string | undefined;
+  demoTokensPerSecond: number;
+  auth: { secret: string | undefined; jwksUrl: string | undefined; publicKey: string | undefined; insecure: boolean };
+  maxFrameBytes: number;
+  leaseMs: number;
+  drainMs: number;
+  historyMaxLength: number;
+  heartbeatMs: number;
+  helloTimeoutMs: number;
+  maxSubscriptions: number;
+  /** A connection whose unsent bytes exceed this is closed with 4008 (slow consumer). */
+  maxBufferedBytes: number;
+  /** Messages sent as backlog on a subscribe without cursor. */
+  backlogLimit: number;
+  /** Most missed messages a resume replays; beyond it the resume is `recovered: false`. */
+  resumeLimit: number;
+  historyPageLimit: number;
+  /** Posts waiting for the next run per thread; beyond it a post gets `busy`. */
+  queueMax: number;
+  maxIterations: number;
+  /** Posts per second per connection (token bucket), and the bucket size. */
+  postRate: number;
+  postBurst: number;
+  instanceId: string | undefined;
+  logLevel: string;
+  production: boolean;
+}
+
+export function loadConfig(env: Record<string, string | undefined> = process.env): Config {
+  const defined = Object.fromEntries(Object.entries(env).filter(([, value]) => value !== undefined && value !== ''));
+  const parsed = configSchema.safeParse(defined);
+  if (!parsed.success) {
+    const lines = parsed.error.issues.map((issue) => `  ${issue.path.join('.')}: ${issue.message}`);
+    throw new Error(`invalid configuration:\n${lines.join('\n')}`);
+  }
+  const value = parsed.data;
+  return {
+    port: value.PORT,
+    host: value.HOST,
+    redisUrl: value.REDIS_URL,
+    redisPrefix: value.CHORUS_REDIS_PREFIX,
+    openai: { apiKey: value.OPENAI_API_KEY, baseURL: value.OPENAI_BASE_URL, model: value.CHORUS_MODEL },
+    teamFile: value.CHORUS_TEAM_FILE,
+    demoTokensPerSecond: value.CHORUS_DEMO_TOKENS_PER_SECOND,
+    auth: {
+      secret: value.CHORUS_AUTH_SECRET,
+      jwksUrl: value.CHORUS_AUTH_JWKS_URL,
+      publicKey: value.CHORUS_AUTH_PUBLIC_KEY,
+      insecure: value.CHORUS_INSECURE,
+    },
+    maxFrameBytes: value.CHORUS_MAX_FRAME_BYTES,
+    leaseMs: value.CHORUS_LEASE_MS,
+    drainMs: value.CHORUS_DRAIN_MS,
+    historyMaxLength: value.CHORUS_HISTORY_MAXLEN,
+    heartbeatMs: value.CHORUS_HEARTBEAT_MS,
+    helloTimeoutMs: value.CHORUS_HELLO_TIMEOUT_MS,
+    maxSubscriptions: value.CHORUS_MAX_SUBSCRIPTIONS,
+    maxBufferedBytes: value.CHORUS_MAX_BUFFERED_BYTES,
+    backlogLimit: value.CHORUS_BACKLOG_LIMIT,
+    resumeLimit: value.CHORUS_RESUME_LIMIT,
+    historyPageLimit: value.CHORUS_HISTORY_PAGE_LIMIT,
+    queueMax: value.CHORUS_QUEUE_MAX,
+    maxIterations: value.CHORUS_MAX_ITERATIONS,
+    postRate: value.CHORUS_POST_RATE,
+    postBurst: value.CHORUS_POST_BURST,
+    instanceId: value.CHORUS_INSTANCE_ID,
+    logLevel: value.CHORUS_LOG_LEVEL,
+    production: value.NODE_ENV === 'production',
+  };
+}

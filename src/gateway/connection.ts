@@ -1,0 +1,429 @@
+// One WebSocket connection: handshake, requests, thread subscriptions and the send path with its
+// slow-consumer bound. Frames are decoded once at the boundary (codec.ts); every request gets its
+// reply or an `error` frame; nothing a client sends can crash the instance.
+import { nanoid } from 'nanoid';
+import type { WebSocket } from 'ws';
+import { decodeClientFrame, errorFrame } from '../protocol/codec.ts';
+import { CloseCode, ErrorCode, PROTOCOL_VERSION } from '../protocol/codes.ts';
+import type { ClientFrame, ServerFrame, ThreadEvent } from '../protocol/frames.ts';
+import type { LiveEnvelope } from '../store/store.ts';
+import { StoreError } from '../store/store.ts';
+import type { ThreadViewer } from '../hub/hub.ts';
+import { RequestError } from '../runs/run-manager.ts';
+import { mayAccessThread, openAccess, type Principal } from './auth.ts';
+import { planJoin, type JoinPlan } from './join.ts';
+import type { GatewayContext } from './context.ts';
+
+type Frame<T extends ClientFrame['type']> = Extract<ClientFrame, { type: T }>;
+
+interface Subscription {
+  /** While joining, live envelopes wait here; null once live. */
+  buffer: LiveEnvelope[] | null;
+  plan: JoinPlan | null;
+  /** Posts in flight from this socket: events wait in `held` until their reply is sent. */
+  holds: number;
+  held: string[];
+}
+
+export class Connection implements ThreadViewer {
+  readonly sessionId = nanoid(12);
+  private readonly socket: WebSocket;
+  private readonly context: GatewayContext;
+  private state: 'handshake' | 'ready' | 'closed' = 'handshake';
+  private principal: Principal = openAccess;
+  private user = 'anonymous';
+  private readonly subscriptions = new Map<string, Subscription>();
+  private readonly helloTimer: NodeJS.Timeout;
+  private expiryTimer: NodeJS.Timeout | undefined;
+  private postTokens: number;
+  private postRefilledAt = Date.now();
+  /** Pings sent without a pong since; the gateway's heartbeat closes at 2. */
+  missedPongs = 0;
+
+  constructor(socket: WebSocket, context: GatewayContext) {
+    this.socket = socket;
+    this.context = context;
+    this.postTokens = context.config.postBurst;
+    this.helloTimer = setTimeout(() => this.close(CloseCode.helloTimeout, 'no hello'), context.config.helloTimeoutMs);
+    socket.on('message', (data, isBinary) => this.socketOnMessage(data, isBinary));
+    socket.on('pong', () => {
+      this.missedPongs = 0;
+    });
+    socket.on('close', () => this.socketOnClose());
+    socket.on('error', (error) => context.logger.debug({ err: error, sessionId: this.sessionId }, 'socket error'));
+  }
+
+  // --- ThreadViewer ----------------------------------------------------------------------------
+
+  deliver(threadId: string, envelope: LiveEnvelope): void {
+    const subscription = this.subscriptions.get(threadId);
+    if (!subscription) return;
+    if (subscription.buffer) {
+      subscription.buffer.push(envelope);
+      return;
+    }
+    if (subscription.plan && !subscription.plan.accept(envelope)) return;
+    this.deliverLive(threadId, subscription, envelope);
+  }
+
+  gap(threadId: string): void {
+    this.context.logger.warn({ threadId, sessionId: this.sessionId }, 'live gap: closing for resume');
+    this.close(CloseCode.liveGap, 'live delivery interrupted; resume');
+  }
+
+  // --- sending ---------------------------------------------------------------------------------
+
+  /** Sends a pre-serialized frame unless the peer is too slow; then the connection is closed (4008). */
+  sendRaw(frame: string): void {
+    if (this.state === 'closed') return;
+    if (this.socket.bufferedAmount + frame.length > this.context.config.maxBufferedBytes) {
+      this.close(CloseCode.slowConsumer, 'slow consumer');
+      return;
+    }
+    this.socket.send(frame);
+    this.context.metrics.framesOut.inc();
+  }
+
+  send(frame: ServerFrame | ThreadEvent): void {
+    if (frame.type === 'error') this.context.metrics.errors.inc({ code: frame.code });
+    this.sendRaw(JSON.stringify(frame));
+  }
+
+  /** A WebSocket ping (the heartbeat); browsers and `ws` answer with a pong automatically. */
+  ping(): void {
+    if (this.state === 'closed') return;
+    this.socket.ping();
+  }
+
+  close(code: number, reason: string): void {
+    if (this.state === 'closed') return;
+    this.state = 'closed';
+    this.context.metrics.closes.inc({ code: String(code) });
+    this.socket.close(code, reason);
+    // A peer that does not read cannot complete the closing handshake: do not wait for it long.
+    setTimeout(() => this.socket.terminate(), 1000).unref();
+    this.cleanup();
+  }
+
+  // --- socket events ---------------------------------------------------------------------------
+
+  private socketOnMessage(data: unknown, isBinary: boolean): void {
+    if (this.state === 'closed') return;
+    if (isBinary) {
+      this.send(errorFrame(ErrorCode.badFrame, 'binary frames are not supported; send JSON text'));
+      return;
+    }
+    const raw = Buffer.isBuffer(data) ? data.toString('utf8') : Array.isArray(data) ? Buffer.concat(data).toString('utf8') : String(data);
+    const decoded = decodeClientFrame(raw);
+    if (!decoded.ok) {
+      this.send(errorFrame(decoded.code, decoded.message, decoded.requestId));
+      return;
+    }
+    const frame = decoded.frame;
+    this.context.metrics.framesIn.inc({ type: frame.type });
+    this.handle(frame).catch((error: unknown) => this.replyWithError(frame, error));
+  }
+
+  private socketOnClose(): void {
+    if (this.state !== 'closed') {
+      this.state = 'closed';
+      this.cleanup();
+    }
+    this.context.connections.delete(this);
+    this.context.metrics.connections.dec();
+  }
+
+  private cleanup(): void {
+    clearTimeout(this.helloTimer);
+    clearTimeout(this.expiryTimer);
+    for (const threadId of this.subscriptions.keys()) this.context.hub.remove(threadId, this);
+    this.context.metrics.subscriptions.dec(this.subscriptions.size);
+    this.subscriptions.clear();
+  }
+
+  // --- requests --------------------------------------------------------------------------------
+
+  private async handle(frame: ClientFrame): Promise<void> {
+    if (frame.type === 'hello') return this.onHello(frame);
+    if (frame.type === 'ping') return this.send({ type: 'pong', ...(frame.requestId ? { requestId: frame.requestId } : {}) });
+    if (this.state !== 'ready') {
+      this.send(errorFrame(ErrorCode.notReady, 'send hello first', frame.requestId));
+      return;
+    }
+    switch (frame.type) {
+      case 'create-thread':
+        return this.onCreateThread(frame);
+      case 'subscribe':
+        return this.onSubscribe(frame);
+      case 'unsubscribe':
+        return this.onUnsubscribe(frame);
+      case 'post':
+        return this.onPost(frame);
+      case 'cancel':
+        return this.onCancel(frame);
+      case 'history':
+        return this.onHistory(frame);
+      case 'delete-thread':
+        return this.onDeleteThread(frame);
+      default:
+        frame satisfies never;
+    }
+  }
+
+  private async onHello(frame: Frame<'hello'>): Promise<void> {
+    if (this.state !== 'handshake') {
+      this.send(errorFrame(ErrorCode.badFrame, 'hello was already received', frame.requestId));
+      return;
+    }
+    if (frame.protocol !== PROTOCOL_VERSION) {
+      this.send({ type: 'incompatible', reason: `this server speaks protocol ${PROTOCOL_VERSION}` });
+      this.close(CloseCode.incompatible, 'incompatible protocol');
+      return;
+    }
+    clearTimeout(this.helloTimer);
+    const result = await this.context.auth.verify(frame.token);
+    if (this.isClosed()) return;
+    if (!result.ok) {
+      if (result.reason === 'expired') {
+        this.close(CloseCode.tokenExpired, 'token expired');
+      } else {
+        this.send(errorFrame(ErrorCode.unauthorized, 'a valid token is required', frame.requestId));
+        this.close(CloseCode.unauthorized, 'unauthorized');
+      }
+      return;
+    }
+    this.principal = result.principal;
+    this.user = result.principal.user ?? frame.user ?? 'anonymous';
+    if (result.principal.expiresAt !== undefined) {
+      const remaining = Math.max(0, result.principal.expiresAt - Date.now());
+      this.expiryTimer = setTimeout(() => this.close(CloseCode.tokenExpired, 'token expired'), Math.min(remaining, 2 ** 31 - 1));
+    }
+    this.state = 'ready';
+    const { config } = this.context;
+    this.send({
+      type: 'welcome',
+      protocol: PROTOCOL_VERSION,
+      sessionId: this.sessionId,
+      instanceId: this.context.instanceId,
+      heartbeatMs: config.heartbeatMs,
+      user: this.user,
+      ...(frame.requestId ? { requestId: frame.requestId } : {}),
+      limits: {
+        maxFrameBytes: config.maxFrameBytes,
+        maxSubscriptions: config.maxSubscriptions,
+        historyPageLimit: config.historyPageLimit,
+      },
+    });
+  }
+
+  private async onCreateThread(frame: Frame<'create-thread'>): Promise<void> {
+    this.requireParticipant(frame.threadId);
+    const teamName = frame.team ?? this.context.teams.defaultTeam;
+    if (!this.context.teams.get(teamName)) throw new RequestError(ErrorCode.notFound, `unknown team "${teamName}"`);
+    const threadId = frame.threadId ?? nanoid(16);
+    const { thread, existing } = await this.context.store.createThread({
+      threadId,
+      team: teamName,
+      ...(frame.metadata ? { metadata: frame.metadata } : {}),
+    });
+    this.send({ type: 'thread-created', requestId: frame.requestId, threadId, existing, team: thread.team });
+  }
+
+  private async onSubscribe(frame: Frame<'subscribe'>): Promise<void> {
+    const { threadId, requestId } = frame;
+    this.requireAccess(threadId);
+    if (this.subscriptions.has(threadId)) {
+      throw new RequestError(ErrorCode.conflict, 'already subscribed to this thread; unsubscribe first');
+    }
+    if (this.subscriptions.size >= this.context.config.maxSubscriptions) {
+      throw new RequestError(ErrorCode.limitExceeded, 'too many subscriptions on this connection');
+    }
+    const started = performance.now();
+    const { store, hub, config } = this.context;
+    const subscription: Subscription = { buffer: [], plan: null, holds: 0, held: [] };
+    this.subscriptions.set(threadId, subscription);
+    this.context.metrics.subscriptions.inc();
+    try {
+      await hub.add(threadId, this);
+      const thread = await store.getThread(threadId);
+      if (!thread) throw new RequestError(ErrorCode.notFound, 'thread not found');
+      let recovered = false;
+      let items: Awaited<ReturnType<typeof store.readAfter>>['items'] = [];
+      let truncated = false;
+      if (frame.cursor !== undefined) {
+        const after = await store.readAfter(threadId, frame.cursor, config.resumeLimit);
+        recovered = after.recovered;
+        items = after.items;
+      }
+      if (!recovered) {
+        const latest = await store.readLatest(threadId, config.backlogLimit);
+        items = latest.items;
+        truncated = latest.truncated;
+      }
+      const run = await store.currentRun(threadId);
+      if (this.subscriptions.get(threadId) !== subscription) return; // unsubscribed meanwhile
+      const plan = planJoin(threadId, items, run);
+      const cursor = items.at(-1)?.cursor ?? (recovered ? (frame.cursor ?? null) : null);
+      this.send({
+        type: 'subscribed',
+        requestId,
+        threadId,
+        recovered,
+        cursor,
+        backlog: items.length,
+        truncated,
+        epoch: thread.epoch,
+      });
+      for (const item of items) this.send({ type: 'message', threadId, cursor: item.cursor, message: item.message });
+      for (const event of plan.runFrames) this.send(event);
+      const buffered = subscription.buffer ?? [];
+      subscription.buffer = null;
+      subscription.plan = plan;
+      for (const envelope of buffered) if (plan.accept(envelope)) this.deliverLive(threadId, subscription, envelope);
+      this.context.metrics.resumeSeconds.observe((performance.now() - started) / 1000);
+    } catch (error) {
+      if (this.subscriptions.get(threadId) === subscription) {
+        this.subscriptions.delete(threadId);
+        this.context.metrics.subscriptions.dec();
+        this.context.hub.remove(threadId, this);
+      }
+      throw error;
+    }
+  }
+
+  private async onUnsubscribe(frame: Frame<'unsubscribe'>): Promise<void> {
+    if (this.subscriptions.delete(frame.threadId)) {
+      this.context.hub.remove(frame.threadId, this);
+      this.context.metrics.subscriptions.dec();
+    }
+    this.send({ type: 'unsubscribed', requestId: frame.requestId, threadId: frame.threadId });
+  }
+
+  private async onPost(frame: Frame<'post'>): Promise<void> {
+    this.requireParticipant(frame.threadId);
+    this.takePostToken();
+    const subscription = this.subscriptions.get(frame.threadId);
+    if (subscription) subscription.holds += 1;
+    try {
+      const { item, duplicate } = await this.context.runs.post({
+        threadId: frame.threadId,
+        clientMessageId: frame.clientMessageId,
+        text: frame.text,
+        author: this.user,
+      });
+      this.send({
+        type: 'posted',
+        requestId: frame.requestId,
+        threadId: frame.threadId,
+        messageId: item.message.id,
+        cursor: item.cursor,
+        duplicate,
+      });
+    } finally {
+      if (subscription) this.release(frame.threadId, subscription);
+    }
+  }
+
+  private async onCancel(frame: Frame<'cancel'>): Promise<void> {
+    this.requireParticipant(frame.threadId);
+    if (!(await this.context.store.getThread(frame.threadId))) throw new RequestError(ErrorCode.notFound, 'thread not found');
+    const runId = await this.context.runs.activeRunId(frame.threadId);
+    // `cancelled` first, then the run's message-end (cancelled) and run-end reach subscribers.
+    this.send({ type: 'cancelled', requestId: frame.requestId, threadId: frame.threadId, runId });
+    if (runId) await this.context.runs.cancel(frame.threadId, runId);
+  }
+
+  private async onHistory(frame: Frame<'history'>): Promise<void> {
+    this.requireAccess(frame.threadId);
+    const { store, config } = this.context;
+    if (!(await store.getThread(frame.threadId))) throw new RequestError(ErrorCode.notFound, 'thread not found');
+    const limit = Math.min(frame.limit ?? 50, config.historyPageLimit);
+    const page = await store.readBefore(frame.threadId, frame.before, limit);
+    this.send({
+      type: 'history-page',
+      requestId: frame.requestId,
+      threadId: frame.threadId,
+      items: page.items.map((item) => ({ cursor: item.cursor, message: item.message })),
+      hasMore: page.hasMore,
+    });
+  }
+
+  private async onDeleteThread(frame: Frame<'delete-thread'>): Promise<void> {
+    this.requireParticipant(frame.threadId);
+    const existed = await this.context.runs.deleteThread(frame.threadId);
+    if (!existed) throw new RequestError(ErrorCode.notFound, 'thread not found');
+    this.send({ type: 'thread-deleted', requestId: frame.requestId, threadId: frame.threadId });
+  }
+
+  // --- helpers ---------------------------------------------------------------------------------
+
+  private isClosed(): boolean {
+    return this.state === 'closed';
+  }
+
+  private deliverLive(threadId: string, subscription: Subscription, envelope: LiveEnvelope): void {
+    if (subscription.holds > 0) subscription.held.push(envelope.frame);
+    else this.sendRaw(envelope.frame);
+    if (envelope.event.type === 'thread-deleted' && this.subscriptions.get(threadId) === subscription) {
+      this.subscriptions.delete(threadId);
+      this.context.hub.remove(threadId, this);
+      this.context.metrics.subscriptions.dec();
+      if (subscription.holds === 0) return;
+    }
+  }
+
+  private release(threadId: string, subscription: Subscription): void {
+    subscription.holds -= 1;
+    if (subscription.holds > 0) return;
+    const held = subscription.held.splice(0);
+    for (const frame of held) this.sendRaw(frame);
+    void threadId;
+  }
+
+  private requireAccess(threadId: string): void {
+    if (!mayAccessThread(this.principal, threadId)) {
+      throw new RequestError(ErrorCode.forbidden, 'this token does not give access to the thread');
+    }
+  }
+
+  private requireParticipant(threadId: string | undefined): void {
+    if (threadId !== undefined) this.requireAccess(threadId);
+    if (this.principal.role !== 'participant') {
+      throw new RequestError(ErrorCode.forbidden, 'viewers cannot do this; a participant token is needed');
+    }
+  }
+
+  private takePostToken(): void {
+    const { postRate, postBurst } = this.context.config;
+    if (postRate <= 0) return;
+    const now = Date.now();
+    this.postTokens = Math.min(postBurst, this.postTokens + ((now - this.postRefilledAt) / 1000) * postRate);
+    this.postRefilledAt = now;
+    if (this.postTokens < 1) {
+      const retryAfterMs = Math.ceil(((1 - this.postTokens) / postRate) * 1000);
+      throw Object.assign(new RequestError(ErrorCode.rateLimited, 'too many posts; slow down'), { retryAfterMs });
+    }
+    this.postTokens -= 1;
+  }
+
+  private replyWithError(frame: ClientFrame, error: unknown): void {
+    const requestId = 'requestId' in frame ? frame.requestId : undefined;
+    const threadId = 'threadId' in frame && typeof frame.threadId === 'string' ? { threadId: frame.threadId } : {};
+    if (error instanceof RequestError) {
+      const retryAfterMs = (error as RequestError & { retryAfterMs?: number }).retryAfterMs;
+      this.send(errorFrame(error.code, error.message, requestId, { ...threadId, ...(retryAfterMs ? { retryAfterMs } : {}) }));
+      return;
+    }
+    if (error instanceof StoreError) {
+      const code =
+        error.code === 'not-found' ? ErrorCode.notFound : error.code === 'unavailable' ? ErrorCode.unavailable : ErrorCode.internal;
+      const message =
+        code === ErrorCode.notFound ? 'thread not found' : code === ErrorCode.unavailable ? 'storage is unavailable; retry' : 'internal error';
+      if (code === ErrorCode.internal) this.context.logger.error({ err: error, type: frame.type }, 'request failed');
+      this.send(errorFrame(code, message, requestId, threadId));
+      return;
+    }
+    this.context.logger.error({ err: error, type: frame.type, sessionId: this.sessionId }, 'request failed');
+    this.send(errorFrame(ErrorCode.internal, 'internal error', requestId, threadId));
+  }
+}

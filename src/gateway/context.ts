@@ -1,0 +1,23 @@
+// What every connection needs from the app, in one object.
+import type { Config } from '../config.ts';
+import type { Hub } from '../hub/hub.ts';
+import type { Logger } from '../log.ts';
+import type { Metrics } from '../metrics.ts';
+import type { RunManager } from '../runs/run-manager.ts';
+import type { Store } from '../store/store.ts';
+import type { TeamRegistry } from '../teams/team.ts';
+import type { Authenticator } from './auth.ts';
+import type { Connection } from './connection.ts';
+
+export interface GatewayContext {
+  config: Config;
+  instanceId: string;
+  store: Store;
+  hub: Hub;
+  runs: RunManager;
+  teams: TeamRegistry;
+  auth: Authenticator;
+  logger: Logger;
+  metrics: Metrics;
+  connections: Set<Connection>;
+}

@@ -1,0 +1,67 @@
+// Joining a thread, race-free: the caller subscribes to live events first (buffering them), then
+// reads the backlog, then the current run. `planJoin` turns what was read into the frames to send
+// and a filter for the buffered live events:
+// - `message` / `message-end` events are judged by the backlog: sent unless the backlog has them
+//   (history and live order of messages are the same, the store appends and publishes atomically);
+// - every other event is judged by liveId: sent only when newer than what the snapshot covered.
+import { ContentAccumulator } from '../protocol/content.ts';
+import type { ThreadEvent } from '../protocol/frames.ts';
+import { compareLiveIds, type LiveEnvelope, type StoredItem } from '../store/store.ts';
+
+export interface JoinPlan {
+  /** Frames after the backlog: run-start, message-start and the snapshot delta, when a run is active. */
+  runFrames: ThreadEvent[];
+  /** Whether a buffered (or later) live envelope should be sent. */
+  accept(envelope: LiveEnvelope): boolean;
+}
+
+export function planJoin(
+  threadId: string,
+  backlog: readonly StoredItem[],
+  run: { events: readonly LiveEnvelope[]; lastLiveId: string | null },
+): JoinPlan {
+  const backlogIds = new Set(backlog.map((item) => item.message.id));
+  const runFrames: ThreadEvent[] = [];
+  const first = run.events[0]?.event;
+  if (first?.type === 'run-start') {
+    runFrames.push(first);
+    // The in-flight message, if any: the last message-start without its message-end.
+    let inFlight: { start: Extract<ThreadEvent, { type: 'message-start' }>; content: ContentAccumulator; seq: number } | null =
+      null;
+    for (const { event } of run.events) {
+      if (event.type === 'message-start') inFlight = { start: event, content: new ContentAccumulator(), seq: 0 };
+      else if (event.type === 'message-delta' && inFlight && event.messageId === inFlight.start.messageId) {
+        inFlight.content.apply(event);
+        inFlight.seq = event.seq;
+      } else if (event.type === 'message-end' && inFlight && event.messageId === inFlight.start.messageId) {
+        inFlight = null;
+      }
+    }
+    if (inFlight && !backlogIds.has(inFlight.start.messageId)) {
+      runFrames.push(inFlight.start, {
+        type: 'message-delta',
+        threadId,
+        messageId: inFlight.start.messageId,
+        seq: inFlight.seq,
+        snapshot: true,
+        text: inFlight.content.text,
+        parts: inFlight.content.snapshotParts(),
+      });
+    }
+  }
+  const watermark = run.lastLiveId;
+  return {
+    runFrames,
+    accept(envelope) {
+      const { event } = envelope;
+      // A message-end older than the watermark whose message is not in the backlog ended between the
+      // backlog read and the run read: the joiner gets it whole (without its start and deltas).
+      if (event.type === 'message' || event.type === 'message-end') return !backlogIds.has(event.message.id);
+      return newer(envelope, watermark);
+    },
+  };
+}
+
+function newer(envelope: LiveEnvelope, watermark: string | null): boolean {
+  return watermark === null || compareLiveIds(envelope.liveId, watermark) > 0;
+}

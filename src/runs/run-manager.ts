@@ -1,0 +1,309 @@
+// Runs: one at a time per thread cluster-wide (a lease in the store, fenced writes), posts queued
+// while a run is active, cancellation by a control signal that reaches whichever instance runs
+// the thread, and a drain on shutdown that stores what still streams as `interrupted`.
+import { nanoid } from 'nanoid';
+import type { Message } from '../protocol/frames.ts';
+import { ErrorCode, MessageStatus, RunEndReason } from '../protocol/codes.ts';
+import { RunAbort } from '../agents/group-chat.ts';
+import { ContentAccumulator } from '../protocol/content.ts';
+import { StoreError, type LeaseHandle, type Store, type StoredItem } from '../store/store.ts';
+import type { TeamRegistry } from '../teams/team.ts';
+import type { Logger } from '../log.ts';
+import type { Metrics } from '../metrics.ts';
+
+/** A request-level failure with a protocol error code, turned into an `error` frame by the gateway. */
+export class RequestError extends Error {
+  readonly code: ErrorCode;
+  constructor(code: ErrorCode, message: string) {
+    super(message);
+    this.name = 'RequestError';
+    this.code = code;
+  }
+}
+
+export interface RunManagerOptions {
+  store: Store;
+  teams: TeamRegistry;
+  instanceId: string;
+  leaseMs: number;
+  queueMax: number;
+  /** How many stored messages a run gives the agents as context. */
+  contextMessages?: number;
+  logger: Logger;
+  metrics: Metrics;
+}
+
+interface ActiveRun {
+  runId: string;
+  controller: AbortController;
+  done: Promise<void>;
+}
+
+export interface PostInput {
+  threadId: string;
+  clientMessageId: string;
+  text: string;
+  author: string;
+}
+
+export class RunManager {
+  private readonly options: Required<Omit<RunManagerOptions, 'contextMessages'>> & { contextMessages: number };
+  private readonly active = new Map<string, ActiveRun>();
+  private readonly starting = new Set<string>();
+  private readonly kicks = new Set<Promise<void>>();
+  private draining = false;
+  private readonly offSignal: () => void;
+
+  constructor(options: RunManagerOptions) {
+    this.options = { contextMessages: 200, ...options };
+    this.offSignal = options.store.onSignal((signal) => {
+      const run = this.active.get(signal.threadId);
+      if (!run) return;
+      if (signal.type === 'cancel' && signal.runId === run.runId) {
+        run.controller.abort(new RunAbort(signal.reason));
+      } else if (signal.type === 'delete') {
+        run.controller.abort(new RunAbort('deleted'));
+      }
+    });
+  }
+
+  get activeRuns(): number {
+    return this.active.size;
+  }
+
+  /**
+   * Stores a user message and broadcasts it (one atomic step); a run then starts, or the message
+   * waits for the next one. The gateway holds the thread's events for the poster's socket until it
+   * has sent `posted`, so the reply precedes the broadcast `message` there.
+   */
+  async post(input: PostInput): Promise<{ item: StoredItem; duplicate: boolean }> {
+    const { store } = this.options;
+    const thread = await store.getThread(input.threadId);
+    if (!thread) throw new RequestError(ErrorCode.notFound, 'thread not found');
+    const team = this.options.teams.get(thread.team);
+    if (!team) throw new RequestError(ErrorCode.internal, "the thread's team is not available");
+    if (this.draining) throw new RequestError(ErrorCode.unavailable, 'this instance is shutting down');
+
+    const runActive = (await store.leaseHolder(input.threadId)) !== null;
+    if (runActive && team.multitask === 'reject') {
+      throw new RequestError(ErrorCode.busy, 'a run is active on this thread');
+    }
+    if ((await store.queueLength(input.threadId)) >= this.options.queueMax) {
+      throw new RequestError(ErrorCode.busy, 'too many posts are waiting on this thread');
+    }
+    const message: Message = {
+      id: nanoid(16),
+      role: 'user',
+      author: input.author,
+      text: input.text,
+      status: MessageStatus.completed,
+      createdAt: new Date().toISOString(),
+      clientMessageId: input.clientMessageId,
+    };
+    const { item, duplicate } = await store.appendAndPublish(input.threadId, message, 'message');
+    if (duplicate) return { item, duplicate };
+    this.options.metrics.messages.inc({ role: 'user', status: MessageStatus.completed });
+    await store.enqueue(input.threadId, message.id, Number.MAX_SAFE_INTEGER);
+    if (runActive && team.multitask === 'interrupt') {
+      const runId = await this.activeRunId(input.threadId);
+      if (runId) await store.signal({ type: 'cancel', threadId: input.threadId, runId, reason: 'superseded' });
+    }
+    this.kick(input.threadId);
+    return { item, duplicate };
+  }
+
+  /** The id of the thread's active run anywhere in the cluster, or null. */
+  async activeRunId(threadId: string): Promise<string | null> {
+    const local = this.active.get(threadId);
+    if (local) return local.runId;
+    const { events } = await this.options.store.currentRun(threadId);
+    const start = events[0]?.event;
+    return start?.type === 'run-start' ? start.runId : null;
+  }
+
+  /** Asks whichever instance runs `runId` to cancel it. */
+  async cancel(threadId: string, runId: string): Promise<void> {
+    await this.options.store.signal({ type: 'cancel', threadId, runId, reason: 'cancelled' });
+  }
+
+  /** Cancels an active run, deletes the thread and tells every subscriber. */
+  async deleteThread(threadId: string): Promise<boolean> {
+    const { store } = this.options;
+    await store.signal({ type: 'delete', threadId });
+    const existed = await store.deleteThread(threadId);
+    if (existed) await store.publish(threadId, { type: 'thread-deleted', threadId });
+    return existed;
+  }
+
+  /** Starts a run for the thread's queued posts when nobody runs it. Never throws. */
+  kick(threadId: string): void {
+    const task = this.tryRun(threadId)
+      .catch((error: unknown) => this.options.logger.error({ err: error, threadId }, 'run failed to start'))
+      .finally(() => this.kicks.delete(task));
+    this.kicks.add(task);
+  }
+
+  /**
+   * Stops new runs, lets active runs finish for up to `drainMs`, then interrupts what still runs
+   * (stored as `interrupted`, `run-end` `interrupted`) and waits for it.
+   */
+  async drain(drainMs: number): Promise<void> {
+    this.draining = true;
+    const runs = () => [...this.active.values()].map((run) => run.done);
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([
+      Promise.all(runs()),
+      new Promise<void>((resolve) => {
+        timer = setTimeout(resolve, drainMs);
+      }),
+    ]);
+    clearTimeout(timer);
+    for (const run of this.active.values()) run.controller.abort(new RunAbort('interrupted'));
+    await Promise.all(runs());
+    await Promise.all([...this.kicks]);
+  }
+
+  close(): void {
+    this.offSignal();
+  }
+
+  private async tryRun(threadId: string): Promise<void> {
+    const { store } = this.options;
+    while (!this.draining && !this.active.has(threadId) && !this.starting.has(threadId)) {
+      this.starting.add(threadId);
+      let lease: LeaseHandle | null;
+      try {
+        lease = await store.acquireLease(threadId, this.options.instanceId, this.options.leaseMs);
+      } finally {
+        this.starting.delete(threadId);
+      }
+      if (!lease) return; // another instance runs it and will take the queue afterwards
+      try {
+        const triggers = await store.drainQueue(threadId);
+        if (triggers.length > 0 && !this.draining) await this.execute(threadId, lease);
+      } finally {
+        await store.releaseLease(lease).catch((error: unknown) =>
+          this.options.logger.warn({ err: error, threadId }, 'lease release failed; it will expire'),
+        );
+      }
+      // A post may have been queued between the drain and the release: look again.
+      if ((await store.queueLength(threadId)) === 0) return;
+    }
+  }
+
+  private async execute(threadId: string, lease: LeaseHandle): Promise<void> {
+    const { store, logger, metrics } = this.options;
+    const runId = nanoid(16);
+    const controller = new AbortController();
+    let finish!: () => void;
+    const done = new Promise<void>((resolve) => {
+      finish = resolve;
+    });
+    this.active.set(threadId, { runId, controller, done });
+    metrics.runsActive.inc();
+    const renew = setInterval(() => {
+      store.renewLease(lease, this.options.leaseMs).then(
+        (held) => {
+          if (!held) controller.abort(new RunAbort('interrupted'));
+        },
+        (error: unknown) => logger.warn({ err: error, threadId }, 'lease renewal failed'),
+      );
+    }, Math.max(100, Math.floor(this.options.leaseMs / 3)));
+    const log = logger.child({ threadId, runId });
+    try {
+      const thread = await store.getThread(threadId);
+      const team = thread ? this.options.teams.get(thread.team) : undefined;
+      if (!thread || !team) return;
+      const { items } = await store.readLatest(threadId, this.options.contextMessages);
+      await store.publish(threadId, { type: 'run-start', threadId, runId, team: team.name });
+      log.info('run started');
+      const chat = team.createGroupChat();
+      let seq = 0;
+      let content = new ContentAccumulator();
+      let messageId: string | undefined;
+      for await (const event of chat.run({
+        history: items.map((item) => item.message),
+        signal: controller.signal,
+        runId,
+        conversationKey: threadId,
+      })) {
+        if (isDeleted(controller.signal)) return;
+        switch (event.type) {
+          case 'message-start':
+            seq = 0;
+            content = new ContentAccumulator();
+            messageId = event.messageId;
+            await store.publish(threadId, {
+              type: 'message-start',
+              threadId,
+              runId,
+              messageId: event.messageId,
+              agent: event.agent,
+              createdAt: event.createdAt,
+            });
+            break;
+          case 'message-delta':
+            seq += 1;
+            content.apply(event.delta);
+            await store.publish(threadId, {
+              type: 'message-delta',
+              threadId,
+              messageId: event.messageId,
+              seq,
+              ...event.delta,
+            });
+            break;
+          case 'message-end':
+            messageId = undefined;
+            await store.appendAndPublish(threadId, event.message, 'message-end', { fence: lease });
+            metrics.messages.inc({ role: 'assistant', status: event.message.status });
+            if (event.message.usage) metrics.tokens.inc(event.message.usage.outputTokens);
+            break;
+          case 'run-end':
+            await store.publish(threadId, {
+              type: 'run-end',
+              threadId,
+              runId,
+              reason: event.reason,
+              ...(event.detail === undefined ? {} : { detail: event.detail }),
+            });
+            metrics.runs.inc({ reason: event.reason });
+            log.info({ reason: event.reason, detail: event.detail }, 'run ended');
+            break;
+          default:
+            event satisfies never;
+        }
+      }
+      void messageId;
+    } catch (error) {
+      if (error instanceof StoreError && (error.code === 'lease-lost' || error.code === 'not-found')) {
+        log.warn({ code: error.code }, 'run stopped: it can no longer write to the thread');
+      } else {
+        log.error({ err: error }, 'run crashed');
+        await this.endAfterCrash(threadId, runId).catch((endError: unknown) =>
+          log.error({ err: endError }, 'could not end the crashed run'),
+        );
+      }
+    } finally {
+      clearInterval(renew);
+      this.active.delete(threadId);
+      metrics.runsActive.dec();
+      finish();
+    }
+  }
+
+  /** Best effort after an unexpected error: tell viewers the run ended. */
+  private async endAfterCrash(threadId: string, runId: string): Promise<void> {
+    await this.options.store.publish(threadId, {
+      type: 'run-end',
+      threadId,
+      runId,
+      reason: RunEndReason.failed,
+      detail: 'internal',
+    });
+  }
+}
+
+function isDeleted(signal: AbortSignal): boolean {
+  return signal.aborted && signal.reason instanceof RunAbort && signal.reason.kind === 'deleted';
+}
