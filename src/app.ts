@@ -143,6 +143,20 @@ export async function createApp(options: AppOptions): Promise<App> {
   }, config.heartbeatMs);
   heartbeat.unref();
 
+  // Failover: runs whose instance died are recovered within about a lease time.
+  let sweeping = false;
+  const failoverSweep = setInterval(() => {
+    if (sweeping || draining) return;
+    sweeping = true;
+    runs
+      .sweep([...hub.threadIds()])
+      .catch((error: unknown) => logger.warn({ err: error }, 'failover sweep failed'))
+      .finally(() => {
+        sweeping = false;
+      });
+  }, Math.max(250, Math.floor(config.leaseMs / 2)));
+  failoverSweep.unref();
+
   let closed = false;
   return {
     instanceId,
@@ -172,6 +186,7 @@ export async function createApp(options: AppOptions): Promise<App> {
       await runs.drain(drainMs);
       runs.close();
       clearInterval(heartbeat);
+      clearInterval(failoverSweep);
       for (const connection of connections) connection.close(CloseCode.goingAway, 'server going away');
       await new Promise<void>((resolve) => {
         server.close(() => resolve());

@@ -4,8 +4,8 @@
 // - `message` / `message-end` events are judged by the backlog: sent unless the backlog has them
 //   (history and live order of messages are the same, the store appends and publishes atomically);
 // - every other event is judged by liveId: sent only when newer than what the snapshot covered.
-import { ContentAccumulator } from '../protocol/content.ts';
 import type { ThreadEvent } from '../protocol/frames.ts';
+import { foldCurrentRun } from '../runs/current-run.ts';
 import { compareLiveIds, type LiveEnvelope, type StoredItem } from '../store/store.ts';
 
 export interface JoinPlan {
@@ -22,21 +22,9 @@ export function planJoin(
 ): JoinPlan {
   const backlogIds = new Set(backlog.map((item) => item.message.id));
   const runFrames: ThreadEvent[] = [];
-  const first = run.events[0]?.event;
-  if (first?.type === 'run-start') {
-    runFrames.push(first);
-    // The in-flight message, if any: the last message-start without its message-end.
-    let inFlight: { start: Extract<ThreadEvent, { type: 'message-start' }>; content: ContentAccumulator; seq: number } | null =
-      null;
-    for (const { event } of run.events) {
-      if (event.type === 'message-start') inFlight = { start: event, content: new ContentAccumulator(), seq: 0 };
-      else if (event.type === 'message-delta' && inFlight && event.messageId === inFlight.start.messageId) {
-        inFlight.content.apply(event);
-        inFlight.seq = event.seq;
-      } else if (event.type === 'message-end' && inFlight && event.messageId === inFlight.start.messageId) {
-        inFlight = null;
-      }
-    }
+  const { runStart, inFlight } = foldCurrentRun(run.events);
+  if (runStart) {
+    runFrames.push(runStart);
     if (inFlight && !backlogIds.has(inFlight.start.messageId)) {
       runFrames.push(inFlight.start, {
         type: 'message-delta',

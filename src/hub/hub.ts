@@ -30,6 +30,11 @@ export class Hub {
     return this.threads.size;
   }
 
+  /** Threads with local viewers (the failover sweep watches these). */
+  threadIds(): IterableIterator<string> {
+    return this.threads.keys();
+  }
+
   /** Adds a viewer; resolves once the thread's live delivery is active on this instance. */
   async add(threadId: string, viewer: ThreadViewer): Promise<void> {
     let entry = this.threads.get(threadId);

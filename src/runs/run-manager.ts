@@ -6,6 +6,7 @@ import type { Message } from '../protocol/frames.ts';
 import { ErrorCode, MessageStatus, RunEndReason } from '../protocol/codes.ts';
 import { RunAbort } from '../agents/group-chat.ts';
 import { ContentAccumulator } from '../protocol/content.ts';
+import { foldCurrentRun } from './current-run.ts';
 import { StoreError, type LeaseHandle, type Store, type StoredItem } from '../store/store.ts';
 import type { TeamRegistry } from '../teams/team.ts';
 import type { Logger } from '../log.ts';
@@ -179,6 +180,7 @@ export class RunManager {
       }
       if (!lease) return; // another instance runs it and will take the queue afterwards
       try {
+        await this.recoverInterruptedRun(threadId, lease);
         const triggers = await store.drainQueue(threadId);
         if (triggers.length > 0 && !this.draining) await this.execute(threadId, lease);
       } finally {
@@ -189,6 +191,78 @@ export class RunManager {
       // A post may have been queued between the drain and the release: look again.
       if ((await store.queueLength(threadId)) === 0) return;
     }
+  }
+
+  /**
+   * Failover: a current run without its run-end, found by the new lease holder, belonged to an
+   * instance that died (its lease expired). Stores its in-flight message as `interrupted` with the
+   * text so far and ends the run `interrupted`, so viewers everywhere learn what happened.
+   */
+  private async recoverInterruptedRun(threadId: string, lease: LeaseHandle): Promise<void> {
+    const { store, logger, metrics } = this.options;
+    const { events } = await store.currentRun(threadId);
+    const { runStart, inFlight } = foldCurrentRun(events);
+    if (!runStart) return;
+    logger.warn({ threadId, runId: runStart.runId }, 'recovering a run whose instance stopped');
+    if (inFlight) {
+      const parts = inFlight.content.snapshotParts();
+      const message: Message = {
+        id: inFlight.start.messageId,
+        role: 'assistant',
+        author: inFlight.start.agent,
+        text: inFlight.content.text,
+        status: MessageStatus.interrupted,
+        createdAt: inFlight.start.createdAt ?? new Date().toISOString(),
+        runId: runStart.runId,
+        ...(parts.length > 0 ? { parts } : {}),
+      };
+      await store.appendAndPublish(threadId, message, 'message-end', { fence: lease });
+      metrics.messages.inc({ role: 'assistant', status: MessageStatus.interrupted });
+    }
+    await store.publish(threadId, { type: 'run-end', threadId, runId: runStart.runId, reason: RunEndReason.interrupted });
+    metrics.runs.inc({ reason: RunEndReason.interrupted });
+  }
+
+  /**
+   * Looks for runs whose instance died: a thread with a current run but a free lease. Called
+   * periodically for the threads this instance has viewers of; recovery then runs queued posts.
+   */
+  async sweep(threadIds: Iterable<string>): Promise<void> {
+    for (const threadId of threadIds) {
+      if (this.draining) return;
+      if (this.active.has(threadId) || this.starting.has(threadId)) continue;
+      const holder = await this.options.store.leaseHolder(threadId);
+      if (holder !== null) continue;
+      const { events } = await this.options.store.currentRun(threadId);
+      if (events.length === 0) continue;
+      this.kickRecovery(threadId);
+    }
+  }
+
+  private kickRecovery(threadId: string): void {
+    const task = this.recoverThenRun(threadId)
+      .catch((error: unknown) => this.options.logger.error({ err: error, threadId }, 'run recovery failed'))
+      .finally(() => this.kicks.delete(task));
+    this.kicks.add(task);
+  }
+
+  private async recoverThenRun(threadId: string): Promise<void> {
+    const { store } = this.options;
+    if (this.starting.has(threadId) || this.active.has(threadId)) return;
+    this.starting.add(threadId);
+    let lease: LeaseHandle | null;
+    try {
+      lease = await store.acquireLease(threadId, this.options.instanceId, this.options.leaseMs);
+    } finally {
+      this.starting.delete(threadId);
+    }
+    if (!lease) return;
+    try {
+      await this.recoverInterruptedRun(threadId, lease);
+    } finally {
+      await store.releaseLease(lease);
+    }
+    if ((await store.queueLength(threadId)) > 0) this.kick(threadId);
   }
 
   private async execute(threadId: string, lease: LeaseHandle): Promise<void> {
