@@ -22,7 +22,7 @@ interface Subscription {
   plan: JoinPlan | null;
   /** Posts in flight from this socket: events wait in `held` until their reply is sent. */
   holds: number;
-  held: string[];
+  held: Buffer[];
 }
 
 export class Connection implements ThreadViewer {
@@ -55,15 +55,19 @@ export class Connection implements ThreadViewer {
 
   // --- ThreadViewer ----------------------------------------------------------------------------
 
-  deliver(threadId: string, envelope: LiveEnvelope): void {
+  deliver(threadId: string, envelope: LiveEnvelope, data: Buffer): void {
     const subscription = this.subscriptions.get(threadId);
     if (!subscription) return;
     if (subscription.buffer) {
       subscription.buffer.push(envelope);
       return;
     }
-    if (subscription.plan && !subscription.plan.accept(envelope)) return;
-    this.deliverLive(threadId, subscription, envelope);
+    if (subscription.plan) {
+      const verdict = subscription.plan.accept(envelope);
+      if (verdict === 'drop') return;
+      if (verdict === 'settled') subscription.plan = null;
+    }
+    this.deliverLive(threadId, subscription, envelope, data);
   }
 
   gap(threadId: string): void {
@@ -73,14 +77,18 @@ export class Connection implements ThreadViewer {
 
   // --- sending ---------------------------------------------------------------------------------
 
-  /** Sends a pre-serialized frame unless the peer is too slow; then the connection is closed (4008). */
-  sendRaw(frame: string): void {
+  /**
+   * Sends a serialized frame (a Buffer shared by every subscriber, or a string) as a text frame,
+   * unless the peer is too slow: then the connection is closed with 4008 instead.
+   */
+  sendRaw(frame: string | Buffer): void {
     if (this.state === 'closed') return;
-    if (this.socket.bufferedAmount + frame.length > this.context.config.maxBufferedBytes) {
+    const size = typeof frame === 'string' ? Buffer.byteLength(frame) : frame.length;
+    if (this.socket.bufferedAmount + size > this.context.config.maxBufferedBytes) {
       this.close(CloseCode.slowConsumer, 'slow consumer');
       return;
     }
-    this.socket.send(frame);
+    this.socket.send(frame, { binary: false });
     this.context.metrics.framesOut.inc();
   }
 
@@ -279,7 +287,15 @@ export class Connection implements ThreadViewer {
       const buffered = subscription.buffer ?? [];
       subscription.buffer = null;
       subscription.plan = plan;
-      for (const envelope of buffered) if (plan.accept(envelope)) this.deliverLive(threadId, subscription, envelope);
+      for (const envelope of buffered) {
+        if (!subscription.plan) this.deliverLive(threadId, subscription, envelope, Buffer.from(envelope.frame));
+        else {
+          const verdict = subscription.plan.accept(envelope);
+          if (verdict === 'drop') continue;
+          if (verdict === 'settled') subscription.plan = null;
+          this.deliverLive(threadId, subscription, envelope, Buffer.from(envelope.frame));
+        }
+      }
       this.context.metrics.resumeSeconds.observe((performance.now() - started) / 1000);
     } catch (error) {
       if (this.subscriptions.get(threadId) === subscription) {
@@ -361,9 +377,9 @@ export class Connection implements ThreadViewer {
     return this.state === 'closed';
   }
 
-  private deliverLive(threadId: string, subscription: Subscription, envelope: LiveEnvelope): void {
-    if (subscription.holds > 0) subscription.held.push(envelope.frame);
-    else this.sendRaw(envelope.frame);
+  private deliverLive(threadId: string, subscription: Subscription, envelope: LiveEnvelope, data: Buffer): void {
+    if (subscription.holds > 0) subscription.held.push(data);
+    else this.sendRaw(data);
     if (envelope.event.type === 'thread-deleted' && this.subscriptions.get(threadId) === subscription) {
       this.subscriptions.delete(threadId);
       this.context.hub.remove(threadId, this);

@@ -11,8 +11,12 @@ import { compareLiveIds, type LiveEnvelope, type StoredItem } from '../store/sto
 export interface JoinPlan {
   /** Frames after the backlog: run-start, message-start and the snapshot delta, when a run is active. */
   runFrames: ThreadEvent[];
-  /** Whether a buffered (or later) live envelope should be sent. */
-  accept(envelope: LiveEnvelope): boolean;
+  /**
+   * What to do with a buffered (or later) live envelope: drop it (the backlog or snapshot has it),
+   * send it, or send it and stop filtering — an event newer than the watermark proves that every
+   * later one is new too (live delivery is ordered per thread).
+   */
+  accept(envelope: LiveEnvelope): 'drop' | 'send' | 'settled';
 }
 
 export function planJoin(
@@ -42,12 +46,19 @@ export function planJoin(
     runFrames,
     accept(envelope) {
       const { event } = envelope;
+      if (newer(envelope, watermark)) return backlogIds.has(messageIdOf(event)) ? 'drop' : 'settled';
       // A message-end older than the watermark whose message is not in the backlog ended between the
       // backlog read and the run read: the joiner gets it whole (without its start and deltas).
-      if (event.type === 'message' || event.type === 'message-end') return !backlogIds.has(event.message.id);
-      return newer(envelope, watermark);
+      if (event.type === 'message' || event.type === 'message-end') {
+        return backlogIds.has(event.message.id) ? 'drop' : 'send';
+      }
+      return 'drop';
     },
   };
+}
+
+function messageIdOf(event: ThreadEvent): string {
+  return event.type === 'message' || event.type === 'message-end' ? event.message.id : '';
 }
 
 function newer(envelope: LiveEnvelope, watermark: string | null): boolean {

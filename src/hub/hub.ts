@@ -5,7 +5,8 @@ import type { Logger } from '../log.ts';
 
 /** A local receiver of a thread's live events (a connection's subscription). */
 export interface ThreadViewer {
-  deliver(threadId: string, envelope: LiveEnvelope): void;
+  /** `data` is the envelope's frame encoded once, shared by every viewer: send it as is. */
+  deliver(threadId: string, envelope: LiveEnvelope, data: Buffer): void;
   /** Live continuity for the thread was lost: the viewer must rebuild (resume by cursor). */
   gap(threadId: string): void;
 }
@@ -43,7 +44,8 @@ export class Hub {
       const ready = this.store.subscribe(
         threadId,
         (envelope) => {
-          for (const each of viewers) each.deliver(threadId, envelope);
+          const data = Buffer.from(envelope.frame);
+          for (const each of viewers) each.deliver(threadId, envelope, data);
         },
         () => {
           for (const each of [...viewers]) each.gap(threadId);
