@@ -5,7 +5,6 @@ import { nanoid } from 'nanoid';
 import type { Message } from '../protocol/frames.ts';
 import { ErrorCode, MessageStatus, RunEndReason } from '../protocol/codes.ts';
 import { RunAbort } from '../agents/group-chat.ts';
-import { ContentAccumulator } from '../protocol/content.ts';
 import { foldCurrentRun } from './current-run.ts';
 import { StoreError, type LeaseHandle, type Store, type StoredItem } from '../store/store.ts';
 import type { TeamRegistry } from '../teams/team.ts';
@@ -234,8 +233,9 @@ export class RunManager {
       const holder = await this.options.store.leaseHolder(threadId);
       if (holder !== null) continue;
       const { events } = await this.options.store.currentRun(threadId);
-      if (events.length === 0) continue;
-      this.kickRecovery(threadId);
+      if (events.length > 0) this.kickRecovery(threadId);
+      // Posts left queued by an instance that shut down between runs.
+      else if ((await this.options.store.queueLength(threadId)) > 0) this.kick(threadId);
     }
   }
 
@@ -293,8 +293,6 @@ export class RunManager {
       log.info('run started');
       const chat = team.createGroupChat();
       let seq = 0;
-      let content = new ContentAccumulator();
-      let messageId: string | undefined;
       for await (const event of chat.run({
         history: items.map((item) => item.message),
         signal: controller.signal,
@@ -305,8 +303,6 @@ export class RunManager {
         switch (event.type) {
           case 'message-start':
             seq = 0;
-            content = new ContentAccumulator();
-            messageId = event.messageId;
             await store.publish(threadId, {
               type: 'message-start',
               threadId,
@@ -318,7 +314,6 @@ export class RunManager {
             break;
           case 'message-delta':
             seq += 1;
-            content.apply(event.delta);
             await store.publish(threadId, {
               type: 'message-delta',
               threadId,
@@ -328,27 +323,22 @@ export class RunManager {
             });
             break;
           case 'message-end':
-            messageId = undefined;
             await store.appendAndPublish(threadId, event.message, 'message-end', { fence: lease });
             metrics.messages.inc({ role: 'assistant', status: event.message.status });
             if (event.message.usage) metrics.tokens.inc(event.message.usage.outputTokens);
+            if (this.draining && event.message.status === MessageStatus.completed) {
+              // Shutting down: the message finished within the drain; start no further turn.
+              await this.publishRunEnd(threadId, runId, RunEndReason.interrupted, 'shutdown');
+              return;
+            }
             break;
           case 'run-end':
-            await store.publish(threadId, {
-              type: 'run-end',
-              threadId,
-              runId,
-              reason: event.reason,
-              ...(event.detail === undefined ? {} : { detail: event.detail }),
-            });
-            metrics.runs.inc({ reason: event.reason });
-            log.info({ reason: event.reason, detail: event.detail }, 'run ended');
+            await this.publishRunEnd(threadId, runId, event.reason, event.detail);
             break;
           default:
             event satisfies never;
         }
       }
-      void messageId;
     } catch (error) {
       if (error instanceof StoreError && (error.code === 'lease-lost' || error.code === 'not-found')) {
         log.warn({ code: error.code }, 'run stopped: it can no longer write to the thread');
@@ -366,15 +356,21 @@ export class RunManager {
     }
   }
 
-  /** Best effort after an unexpected error: tell viewers the run ended. */
-  private async endAfterCrash(threadId: string, runId: string): Promise<void> {
+  private async publishRunEnd(threadId: string, runId: string, reason: RunEndReason, detail?: string): Promise<void> {
     await this.options.store.publish(threadId, {
       type: 'run-end',
       threadId,
       runId,
-      reason: RunEndReason.failed,
-      detail: 'internal',
+      reason,
+      ...(detail === undefined ? {} : { detail }),
     });
+    this.options.metrics.runs.inc({ reason });
+    this.options.logger.info({ threadId, runId, reason, detail }, 'run ended');
+  }
+
+  /** Best effort after an unexpected error: tell viewers the run ended. */
+  private async endAfterCrash(threadId: string, runId: string): Promise<void> {
+    await this.publishRunEnd(threadId, runId, RunEndReason.failed, 'internal');
   }
 }
 
