@@ -2,6 +2,7 @@
 import type { Config } from '../config.ts';
 import type { Logger } from '../log.ts';
 import { MemoryStore } from './memory-store.ts';
+import { RedisStore } from './redis-store.ts';
 import type { Store } from './store.ts';
 
 export async function createStoreFromConfig(config: Config, logger: Logger): Promise<Store> {
@@ -9,5 +10,21 @@ export async function createStoreFromConfig(config: Config, logger: Logger): Pro
     logger.info('store: in-memory (one process; set REDIS_URL to share threads between instances)');
     return new MemoryStore({ historyMaxLength: config.historyMaxLength, logger });
   }
-  throw new Error('REDIS_URL is set but the Redis store is not wired yet');
+  const store = await RedisStore.connect({
+    url: config.redisUrl,
+    prefix: config.redisPrefix,
+    historyMaxLength: config.historyMaxLength,
+    logger,
+  });
+  const warning = await store.checkEvictionPolicy();
+  if (warning) {
+    const unsafePolicy = !warning.startsWith('could not read');
+    if (unsafePolicy && config.production && !config.auth.insecure) {
+      await store.close();
+      throw new Error(`refusing to start in production: ${warning} (or set CHORUS_INSECURE=1)`);
+    }
+    logger.warn(`REDIS EVICTION RISK: ${warning}`);
+  }
+  logger.info({ prefix: config.redisPrefix, historyMaxLength: config.historyMaxLength }, 'store: Redis');
+  return store;
 }

@@ -82,7 +82,9 @@ export class MemoryStore implements Store {
     this.leases.delete(threadId);
     const live = this.live.get(threadId);
     if (live) {
+      // As in Redis, the thread's live state goes with it (listeners stay subscribed).
       live.currentRun = [];
+      live.lastLiveId = null;
       if (live.listeners.size === 0) this.live.delete(threadId);
     }
     return existed;
@@ -215,7 +217,11 @@ export class MemoryStore implements Store {
 
   async renewLease(lease: LeaseHandle, ttlMs: number) {
     if (!this.leaseHolds(lease)) return false;
-    this.leases.set(lease.threadId, { owner: lease.owner, token: lease.token, expiresAt: Date.now() + ttlMs });
+    this.leases.set(lease.threadId, {
+      owner: lease.owner,
+      token: lease.token,
+      expiresAt: Date.now() + ttlMs,
+    });
     return true;
   }
 

@@ -1,0 +1,142 @@
+// The Store contract on one Redis server (the test run's shared Redis, a unique key prefix per
+// store, cleaned up after each test), plus what only a shared store can show: delivery across
+// instances.
+import { Redis } from 'ioredis';
+import { describe, expect, inject, it } from 'vitest';
+import { redisKeys } from '../../src/store/redis-keys.ts';
+import { RedisStore } from '../../src/store/redis-store.ts';
+import { cleanupPrefix, uniquePrefix } from '../support/redis.ts';
+import { collector, describeStoreContract, eventually, message } from './store.contract.ts';
+
+const redisUrl = inject('redisUrl');
+
+describeStoreContract('RedisStore', async (options = {}) => {
+  const prefix = uniquePrefix('contract');
+  const store = await RedisStore.connect({
+    url: redisUrl,
+    prefix,
+    historyMaxLength: options.historyMaxLength ?? 0,
+  });
+  return {
+    store,
+    cleanup: async () => {
+      await store.close();
+      await cleanupPrefix(redisUrl, prefix);
+    },
+  };
+});
+
+describe('RedisStore across instances', () => {
+  async function pair() {
+    const prefix = uniquePrefix('instances');
+    const a = await RedisStore.connect({ url: redisUrl, prefix });
+    const b = await RedisStore.connect({ url: redisUrl, prefix });
+    const cleanup = async () => {
+      await Promise.all([a.close(), b.close()]);
+      await cleanupPrefix(redisUrl, prefix);
+    };
+    return { a, b, cleanup };
+  }
+
+  it('shares threads, history and live events between instances', async () => {
+    const { a, b, cleanup } = await pair();
+    try {
+      const { thread } = await a.createThread({ threadId: 'shared', team: 'demo' });
+      expect(await b.createThread({ threadId: 'shared', team: 'demo' })).toEqual({ thread, existing: true });
+      const onB = collector();
+      await b.subscribe('shared', onB.listener);
+      const posted = await a.appendAndPublish('shared', message(1), 'message');
+      const start = await a.publish('shared', { type: 'run-start', threadId: 'shared', runId: 'r1' });
+      expect(await onB.until(2)).toEqual([posted.envelope, start]);
+      expect((await b.readLatest('shared', 10)).items).toEqual([posted.item]);
+      expect(await b.currentRun('shared')).toEqual({ events: [start], lastLiveId: start.liveId });
+      expect(await b.acquireLease('shared', 'b', 10_000)).not.toBeNull();
+      expect(await a.acquireLease('shared', 'a', 10_000)).toBeNull();
+    } finally {
+      await cleanup();
+    }
+  });
+
+  it('delivers control signals to every instance', async () => {
+    const { a, b, cleanup } = await pair();
+    try {
+      const onA: string[] = [];
+      const onB: string[] = [];
+      a.onSignal((signal) => onA.push(signal.threadId));
+      b.onSignal((signal) => onB.push(signal.threadId));
+      await a.signal({ type: 'delete', threadId: 'gone' });
+      await eventually('the signal on both instances', async () => onA.length === 1 && onB.length === 1);
+      expect([onA, onB]).toEqual([['gone'], ['gone']]);
+    } finally {
+      await cleanup();
+    }
+  });
+
+  it('uses only keys under its prefix, with the thread id as hash tag', async () => {
+    const prefix = uniquePrefix('keys');
+    const store = await RedisStore.connect({ url: redisUrl, prefix });
+    try {
+      await store.createThread({ threadId: 'tagged', team: 'demo' });
+      await store.append('tagged', message(1, { clientMessageId: 'c' }));
+      await store.publish('tagged', { type: 'run-start', threadId: 'tagged', runId: 'r' });
+      await store.enqueue('tagged', 'm-1', 3);
+      await store.acquireLease('tagged', 'me', 10_000);
+      expect(await store.deleteThread('tagged')).toBe(true);
+      expect(await cleanupPrefix(redisUrl, prefix)).toBe(0);
+    } finally {
+      await store.close();
+      await cleanupPrefix(redisUrl, prefix);
+    }
+  });
+
+  it('warns unless the eviction policy is noeviction', async () => {
+    const store = await RedisStore.connect({ url: redisUrl, prefix: uniquePrefix('eviction') });
+    try {
+      const warning = await store.checkEvictionPolicy();
+      expect(warning === null || /maxmemory-policy/.test(warning)).toBe(true);
+    } finally {
+      await store.close();
+    }
+  });
+
+  it('skips history entries of a future schema version instead of failing', async () => {
+    const prefix = uniquePrefix('versions');
+    const store = await RedisStore.connect({ url: redisUrl, prefix });
+    const raw = new Redis(redisUrl);
+    raw.on('error', (error: Error) => console.warn(`raw client: ${error.message}`));
+    try {
+      await store.createThread({ threadId: 'mixed', team: 'demo' });
+      const { item: first } = await store.append('mixed', message(1));
+      // A newer writer (rolling deploy) appends offset 2 in a format this version cannot read.
+      const keys = redisKeys(prefix).thread('mixed');
+      const offset = await raw.hincrby(keys.meta, 'offset', 1);
+      await raw.xadd(keys.history, `${offset}-1`, 'v', '2', 'payload', 'whatever');
+      const { item: third } = await store.append('mixed', message(3));
+      expect((await store.readLatest('mixed', 10)).items).toEqual([first, third]);
+      expect(await store.readAfter('mixed', first.cursor, 10)).toEqual({ recovered: true, items: [third] });
+      expect((await store.readBefore('mixed', undefined, 10)).items).toEqual([first, third]);
+    } finally {
+      await raw.quit();
+      await store.close();
+      await cleanupPrefix(redisUrl, prefix);
+    }
+  });
+
+  it('forgets a clientMessageId after the idempotency TTL', async () => {
+    const prefix = uniquePrefix('idempotency');
+    const store = await RedisStore.connect({ url: redisUrl, prefix, idempotencyTtlSeconds: 0.1 });
+    try {
+      await store.createThread({ threadId: 'ttl', team: 'demo' });
+      const first = await store.append('ttl', message(1, { clientMessageId: 'c-1' }));
+      // Every retry inside the TTL is a duplicate; the first one after it is stored anew.
+      const stored = await eventually('the clientMessageId to expire', async () => {
+        const retry = await store.append('ttl', message(1, { clientMessageId: 'c-1' }));
+        return retry.duplicate ? null : retry;
+      });
+      expect(stored.item.cursor).not.toBe(first.item.cursor);
+    } finally {
+      await store.close();
+      await cleanupPrefix(redisUrl, prefix);
+    }
+  });
+});
