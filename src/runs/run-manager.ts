@@ -130,9 +130,22 @@ export class RunManager {
   async deleteThread(threadId: string): Promise<boolean> {
     const { store } = this.options;
     await store.signal({ type: 'delete', threadId });
+    await this.deleteRemoteConversations(threadId);
     const existed = await store.deleteThread(threadId);
     if (existed) await store.publish(threadId, { type: 'thread-deleted', threadId });
     return existed;
+  }
+
+  /** Deletes what the thread's model clients keep at their provider (Responses API state). */
+  private async deleteRemoteConversations(threadId: string): Promise<void> {
+    const thread = await this.options.store.getThread(threadId);
+    const team = thread ? this.options.teams.get(thread.team) : undefined;
+    for (const model of team?.models() ?? []) {
+      if (!model.deleteConversation) continue;
+      await model.deleteConversation(threadId).catch((error: unknown) =>
+        this.options.logger.warn({ err: error, threadId, model: model.id }, 'could not delete remote conversation state'),
+      );
+    }
   }
 
   /** Starts a run for the thread's queued posts when nobody runs it. Never throws. */

@@ -22,6 +22,7 @@ interface ThreadState {
   nextOffset: number;
   byClientMessageId: Map<string, StoredItem>;
   queue: string[];
+  values: Map<string, string>;
 }
 
 interface LiveState {
@@ -69,6 +70,7 @@ export class MemoryStore implements Store {
       nextOffset: 1,
       byClientMessageId: new Map(),
       queue: [],
+      values: new Map(),
     });
     return { thread: record, existing: false };
   }
@@ -139,6 +141,18 @@ export class MemoryStore implements Store {
     }
     const start = Math.max(0, end - limit);
     return { items: thread.items.slice(start, end), hasMore: start > 0 };
+  }
+
+  async getThreadValue(threadId: string, name: string) {
+    return this.threads.get(threadId)?.values.get(name) ?? null;
+  }
+
+  async setThreadValue(threadId: string, name: string, value: string) {
+    this.threads.get(threadId)?.values.set(name, value);
+  }
+
+  async deleteThreadValue(threadId: string, name: string) {
+    this.threads.get(threadId)?.values.delete(name);
   }
 
   async publish(threadId: string, event: ThreadEvent): Promise<LiveEnvelope> {

@@ -22,6 +22,8 @@ export interface ThreadKeys {
   queue: string;
   /** Stream of the current run's events; its last id is the thread's last liveId. */
   live: string;
+  /** Hash name → value: small values kept with the thread (getThreadValue / setThreadValue). */
+  values: string;
   /** Pub/sub channel (sharded on Cluster) carrying every live event of the thread. */
   channel: string;
 }
@@ -57,6 +59,7 @@ export function redisKeys(prefix: string = DEFAULT_REDIS_PREFIX): RedisKeys {
         leaseToken: `${base}:lease-token`,
         queue: `${base}:queue`,
         live: `${base}:live`,
+        values: `${base}:values`,
         channel: `${base}:events`,
       };
     },
@@ -74,5 +77,6 @@ export function allThreadKeys(keys: ThreadKeys): string[] {
     keys.leaseToken,
     keys.queue,
     keys.live,
+    keys.values,
   ];
 }

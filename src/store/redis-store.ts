@@ -109,6 +109,16 @@ return {0}
 `,
 );
 
+/** KEYS: meta, values. ARGV: name, value. Sets the value only while the thread exists. */
+const setThreadValueScript = new LuaScript(
+  'set-thread-value',
+  `
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])
+return 1
+`,
+);
+
 /** KEYS: every key of the thread, meta first. → 1 when the thread existed. */
 const deleteThreadScript = new LuaScript(
   'delete-thread',
@@ -502,6 +512,23 @@ export class RedisStore implements Store {
     return this.call('deleteThread', async () => {
       const keys = allThreadKeys(this.keys.thread(threadId));
       return asInteger(await deleteThreadScript.run(this.client, keys, [])) === 1;
+    });
+  }
+
+  async getThreadValue(threadId: string, name: string) {
+    return this.call('getThreadValue', async () => this.client.hget(this.keys.thread(threadId).values, name));
+  }
+
+  async setThreadValue(threadId: string, name: string, value: string) {
+    await this.call('setThreadValue', async () => {
+      const keys = this.keys.thread(threadId);
+      await setThreadValueScript.run(this.client, [keys.meta, keys.values], [name, value]);
+    });
+  }
+
+  async deleteThreadValue(threadId: string, name: string) {
+    await this.call('deleteThreadValue', async () => {
+      await this.client.hdel(this.keys.thread(threadId).values, name);
     });
   }
 

@@ -96,6 +96,14 @@ export interface Store {
     limit: number,
   ): Promise<{ items: StoredItem[]; hasMore: boolean }>;
 
+  /**
+   * Small named values kept with a thread and deleted with it (for example a model provider's
+   * remote conversation state). Setting a value on a thread that does not exist is a no-op.
+   */
+  getThreadValue(threadId: string, name: string): Promise<string | null>;
+  setThreadValue(threadId: string, name: string, value: string): Promise<void>;
+  deleteThreadValue(threadId: string, name: string): Promise<void>;
+
   // --- live bus ------------------------------------------------------------------------------
   /** Publishes an event to every instance's subscribers of the thread, in order; returns its envelope. */
   publish(threadId: string, event: ThreadEvent): Promise<LiveEnvelope>;

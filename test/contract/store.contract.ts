@@ -874,6 +874,25 @@ export function describeStoreContract(name: string, makeStore: StoreFactory) {
       });
     });
 
+    describe('thread values', () => {
+      it('keeps named values with the thread, deletes them with it, and never creates a thread', async () => {
+        const { threadId } = await newThread();
+        expect(await store.getThreadValue(threadId, 'chains')).toBeNull();
+        await store.setThreadValue(threadId, 'chains', '{"a":1}');
+        await store.setThreadValue(threadId, 'other', 'x');
+        expect(await store.getThreadValue(threadId, 'chains')).toBe('{"a":1}');
+        await store.deleteThreadValue(threadId, 'other');
+        expect(await store.getThreadValue(threadId, 'other')).toBeNull();
+
+        await store.deleteThread(threadId);
+        expect(await store.getThreadValue(threadId, 'chains')).toBeNull();
+        await store.setThreadValue(threadId, 'chains', 'ghost');
+        expect(await store.getThread(threadId)).toBeNull();
+        await store.createThread({ threadId, team: 'demo' });
+        expect(await store.getThreadValue(threadId, 'chains')).toBeNull();
+      });
+    });
+
     describe('deleting a thread', () => {
       it('removes history, queue, lease and idempotency; a re-created thread has a new epoch', async () => {
         const thread = await newThread();
