@@ -1,10 +1,13 @@
 import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
+const nodeGlobals = { process: 'readonly', console: 'readonly', Buffer: 'readonly', URL: 'readonly' };
+
 export default tseslint.config(
   { ignores: ['node_modules/', 'dist/', 'coverage/', 'src/web/assets/'] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
+  { files: ['**/*.mjs', '**/*.js'], languageOptions: { globals: nodeGlobals } },
   {
     files: ['**/*.ts'],
     languageOptions: {

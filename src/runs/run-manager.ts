@@ -76,7 +76,7 @@ export class RunManager {
    * waits for the next one. The gateway holds the thread's events for the poster's socket until it
    * has sent `posted`, so the reply precedes the broadcast `message` there.
    */
-  async post(input: PostInput): Promise<{ item: StoredItem; duplicate: boolean }> {
+  async post(input: PostInput): Promise<{ item: StoredItem; duplicate: boolean; queued: boolean }> {
     const { store } = this.options;
     const thread = await store.getThread(input.threadId);
     if (!thread) throw new RequestError(ErrorCode.notFound, 'thread not found');
@@ -88,7 +88,7 @@ export class RunManager {
     if (runActive && team.multitask === 'reject') {
       throw new RequestError(ErrorCode.busy, 'a run is active on this thread');
     }
-    if ((await store.queueLength(input.threadId)) >= this.options.queueMax) {
+    if (runActive && (await store.queueLength(input.threadId)) >= this.options.queueMax) {
       throw new RequestError(ErrorCode.busy, 'too many posts are waiting on this thread');
     }
     const message: Message = {
@@ -101,7 +101,7 @@ export class RunManager {
       clientMessageId: input.clientMessageId,
     };
     const { item, duplicate } = await store.appendAndPublish(input.threadId, message, 'message');
-    if (duplicate) return { item, duplicate };
+    if (duplicate) return { item, duplicate, queued: false };
     this.options.metrics.messages.inc({ role: 'user', status: MessageStatus.completed });
     await store.enqueue(input.threadId, message.id, Number.MAX_SAFE_INTEGER);
     if (runActive && team.multitask === 'interrupt') {
@@ -109,7 +109,7 @@ export class RunManager {
       if (runId) await store.signal({ type: 'cancel', threadId: input.threadId, runId, reason: 'superseded' });
     }
     this.kick(input.threadId);
-    return { item, duplicate };
+    return { item, duplicate, queued: runActive };
   }
 
   /** The id of the thread's active run anywhere in the cluster, or null. */

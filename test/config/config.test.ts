@@ -1,0 +1,101 @@
+// loadConfig: defaults, validation that names the variable at fault, and the flag/number parsing
+// every setting relies on.
+import { describe, expect, it } from 'vitest';
+import { configSchema, loadConfig } from '../../src/config.ts';
+
+function configError(env: Record<string, string>): string {
+  try {
+    loadConfig(env);
+  } catch (error) {
+    if (error instanceof Error) return error.message;
+    throw error;
+  }
+  throw new Error(`loadConfig accepted ${JSON.stringify(env)}`);
+}
+
+describe('loadConfig', () => {
+  it('gives the documented defaults for an empty environment', () => {
+    const config = loadConfig({});
+    expect(config).toMatchObject({
+      port: 8080,
+      host: '0.0.0.0',
+      redisUrl: undefined,
+      redisPrefix: 'chorus',
+      openai: { apiKey: undefined, baseURL: undefined, model: 'gpt-5-mini' },
+      teamFile: undefined,
+      demoTokensPerSecond: 40,
+      auth: { secret: undefined, jwksUrl: undefined, publicKey: undefined, insecure: false },
+      maxFrameBytes: 65_536,
+      leaseMs: 10_000,
+      historyMaxLength: 0,
+      production: false,
+    });
+    expect(config.leaseMs).toBeLessThanOrEqual(10_000);
+  });
+
+  it('reads the environment it is given, not process.env', () => {
+    const config = loadConfig({
+      PORT: '9090',
+      REDIS_URL: 'redis://127.0.0.1:6379',
+      CHORUS_REDIS_PREFIX: 'p',
+    });
+    expect(config.port).toBe(9090);
+    expect(config.redisUrl).toBe('redis://127.0.0.1:6379');
+    expect(config.redisPrefix).toBe('p');
+  });
+
+  it('treats empty variables as unset', () => {
+    const config = loadConfig({ PORT: '', REDIS_URL: '', CHORUS_MODEL: '' });
+    expect(config.port).toBe(8080);
+    expect(config.redisUrl).toBeUndefined();
+    expect(config.openai.model).toBe('gpt-5-mini');
+  });
+
+  it('parses flags', () => {
+    expect(loadConfig({ CHORUS_INSECURE: '1' }).auth.insecure).toBe(true);
+    expect(loadConfig({ CHORUS_INSECURE: 'true' }).auth.insecure).toBe(true);
+    expect(loadConfig({ CHORUS_INSECURE: '0' }).auth.insecure).toBe(false);
+    expect(loadConfig({ CHORUS_INSECURE: 'false' }).auth.insecure).toBe(false);
+    expect(configError({ CHORUS_INSECURE: 'yes' })).toContain('CHORUS_INSECURE');
+  });
+
+  it('knows production from NODE_ENV', () => {
+    expect(loadConfig({ NODE_ENV: 'production' }).production).toBe(true);
+    expect(loadConfig({ NODE_ENV: 'test' }).production).toBe(false);
+  });
+
+  it('names the variable of a bad PORT', () => {
+    const message = configError({ PORT: 'eighty' });
+    expect(message).toMatch(/^invalid configuration:/);
+    expect(message).toContain('PORT');
+    expect(configError({ PORT: '70000' })).toContain('PORT');
+    expect(configError({ PORT: '-1' })).toContain('PORT');
+    expect(configError({ PORT: '80.5' })).toContain('PORT');
+  });
+
+  it('refuses a run lease over 10 s and other out-of-range numbers, naming each variable', () => {
+    expect(configError({ CHORUS_LEASE_MS: '20000' })).toContain('CHORUS_LEASE_MS');
+    expect(configError({ CHORUS_MAX_FRAME_BYTES: '10' })).toContain('CHORUS_MAX_FRAME_BYTES');
+    expect(configError({ CHORUS_DEMO_TOKENS_PER_SECOND: '-5' })).toContain('CHORUS_DEMO_TOKENS_PER_SECOND');
+    expect(configError({ CHORUS_HISTORY_PAGE_LIMIT: '5000' })).toContain('CHORUS_HISTORY_PAGE_LIMIT');
+  });
+
+  it('lists every invalid variable at once, one per line', () => {
+    const message = configError({ PORT: 'x', CHORUS_LEASE_MS: 'y' });
+    const lines = message.split('\n').slice(1);
+    expect(lines).toHaveLength(2);
+    expect(lines.some((line) => line.includes('PORT'))).toBe(true);
+    expect(lines.some((line) => line.includes('CHORUS_LEASE_MS'))).toBe(true);
+  });
+
+  it('ignores variables it does not know', () => {
+    expect(() => loadConfig({ SOMETHING_ELSE: 'x', PATH: '/bin' })).not.toThrow();
+  });
+
+  it('uses the CHORUS_ prefix for every setting beyond the fixed names', () => {
+    const fixed = new Set(['PORT', 'HOST', 'REDIS_URL', 'OPENAI_API_KEY', 'OPENAI_BASE_URL', 'NODE_ENV']);
+    for (const name of Object.keys(configSchema.shape)) {
+      if (!fixed.has(name)) expect(name, `${name} lacks the CHORUS_ prefix`).toMatch(/^CHORUS_/);
+    }
+  });
+});
