@@ -1,13 +1,15 @@
 // Composition root: store, hub, runs, gateway and HTTP routes → { start, shutdown, close }.
+import { EventEmitter } from 'node:events';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { nanoid } from 'nanoid';
 import { WebSocketServer, type WebSocket } from 'ws';
+import type { Semaphore } from './agents/concurrency.ts';
 import type { Config } from './config.ts';
 import { createAuthenticator, type Authenticator } from './gateway/auth.ts';
 import { Connection } from './gateway/connection.ts';
-import type { GatewayContext } from './gateway/context.ts';
+import type { GatewayContext, GatewayEvents } from './gateway/context.ts';
 import { Hub } from './hub/hub.ts';
 import { silentLogger, type Logger } from './log.ts';
 import { Metrics } from './metrics.ts';
@@ -25,6 +27,8 @@ export interface AppOptions {
   store?: Store;
   teams?: TeamRegistry;
   authenticator?: Authenticator;
+  /** The instance's cap on model streams, exported as metrics. */
+  modelConcurrency?: Semaphore;
 }
 
 export interface App {
@@ -32,6 +36,8 @@ export interface App {
   readonly store: Store;
   readonly runs: RunManager;
   readonly metrics: Metrics;
+  /** Gateway happenings (a connection being closed, with why and its send-buffer peak). */
+  readonly gatewayEvents: EventEmitter<GatewayEvents>;
   /** Listens on config.host:config.port (0: a free port); resolves with the bound port. */
   start(): Promise<number>;
   /** SIGTERM: stop accepting, drain runs for drainMs, interrupt the rest, close clients with 1001. */
@@ -44,6 +50,7 @@ export async function createApp(options: AppOptions): Promise<App> {
   const logger = options.logger ?? silentLogger;
   const instanceId = config.instanceId ?? `chorus-${nanoid(8)}`;
   const metrics = new Metrics({ defaultMetrics: true });
+  if (options.modelConcurrency) metrics.watchModelConcurrency(options.modelConcurrency);
   const store = options.store ?? new MemoryStore({ historyMaxLength: config.historyMaxLength, logger });
   const teams =
     options.teams ??
@@ -60,7 +67,20 @@ export async function createApp(options: AppOptions): Promise<App> {
     metrics,
   });
   const connections = new Set<Connection>();
-  const context: GatewayContext = { config, instanceId, store, hub, runs, teams, auth, logger, metrics, connections };
+  const gatewayEvents = new EventEmitter<GatewayEvents>();
+  const context: GatewayContext = {
+    config,
+    instanceId,
+    store,
+    hub,
+    runs,
+    teams,
+    auth,
+    logger,
+    metrics,
+    connections,
+    events: gatewayEvents,
+  };
   let draining = false;
   let boundPort = 0;
 
@@ -163,6 +183,7 @@ export async function createApp(options: AppOptions): Promise<App> {
     store,
     runs,
     metrics,
+    gatewayEvents,
     get url() {
       return `http://127.0.0.1:${boundPort}`;
     },

@@ -1,8 +1,11 @@
 // Entry point: config → app → listen; SIGTERM/SIGINT → graceful drain, then exit.
-import { createApp } from './app.ts';
+import { CircuitBreakerRegistry } from './agents/circuit-breaker.ts';
+import { Semaphore } from './agents/concurrency.ts';
+import { createApp, type App } from './app.ts';
 import { loadConfig } from './config.ts';
 import { createLogger } from './log.ts';
 import { createStoreFromConfig } from './store/create-store.ts';
+import { StoreConversationState } from './store/store-conversation-state.ts';
 import { createTeamsFromConfig } from './teams/create-teams.ts';
 
 const [major] = process.versions.node.split('.').map(Number);
@@ -11,7 +14,13 @@ if ((major ?? 0) < 22) {
   process.exit(1);
 }
 
-const config = loadConfig();
+let config: ReturnType<typeof loadConfig>;
+try {
+  config = loadConfig();
+} catch (error) {
+  console.error(error instanceof Error ? error.message : String(error));
+  process.exit(1);
+}
 const logger = createLogger({ level: config.logLevel });
 const authConfigured = Boolean(config.auth.secret || config.auth.publicKey || config.auth.jwksUrl);
 if (!authConfigured) {
@@ -22,10 +31,23 @@ if (!authConfigured) {
   logger.warn('DEVELOPMENT MODE: authentication is OFF — anyone can read and post to every thread. Set CHORUS_AUTH_SECRET to enable it.');
 }
 
-const store = await createStoreFromConfig(config, logger);
-const teams = await createTeamsFromConfig(config, logger);
-const app = await createApp({ config, logger, store, teams });
-await app.start();
+let app: App;
+try {
+  const store = await createStoreFromConfig(config, logger);
+  const modelConcurrency = new Semaphore(config.modelConcurrency);
+  const teams = await createTeamsFromConfig(config, logger, {
+    shared: {
+      conversationState: new StoreConversationState(store),
+      concurrency: modelConcurrency,
+      breakers: new CircuitBreakerRegistry(),
+    },
+  });
+  app = await createApp({ config, logger, store, teams, modelConcurrency });
+  await app.start();
+} catch (error) {
+  logger.fatal(error instanceof Error ? error.message : String(error));
+  process.exit(1);
+}
 
 let stopping = false;
 const stop = (signal: string) => {

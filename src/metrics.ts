@@ -58,6 +58,26 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  /** Exports the model-stream semaphore: streams running and agent turns waiting for one. */
+  watchModelConcurrency(semaphore: { readonly active: number; readonly waiting: number }): void {
+    new Gauge({
+      name: 'chorus_model_streams_active',
+      help: 'Model streams running on this instance',
+      registers: [this.registry],
+      collect() {
+        this.set(semaphore.active);
+      },
+    });
+    new Gauge({
+      name: 'chorus_model_streams_waiting',
+      help: 'Agent turns waiting for a model stream (CHORUS_MODEL_CONCURRENCY)',
+      registers: [this.registry],
+      collect() {
+        this.set(semaphore.waiting);
+      },
+    });
+  }
+
   constructor(options: { defaultMetrics?: boolean } = {}) {
     if (options.defaultMetrics) collectDefaultMetrics({ register: this.registry, prefix: 'chorus_process_' });
   }

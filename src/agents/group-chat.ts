@@ -45,16 +45,26 @@ export interface TerminationDecision {
 
 export interface TerminationStrategy {
   shouldTerminate(context: TerminationContext): Promise<TerminationDecision> | TerminationDecision;
+  /**
+   * An absolute time (epoch ms) at which the run must stop even mid-message, for a run started at
+   * `startedAt`; undefined when the strategy has none. The GroupChat aborts the run's signal with
+   * RunAbort('timeout') then: the message in flight is stored `cancelled`, run-end is
+   * `terminated` / `timeout`.
+   */
+  deadline?(startedAt: number): number | undefined;
   reset?(): void;
 }
 
 /** Why a run's signal was aborted; `signal.reason` is one of these. */
 export class RunAbort extends Error {
   readonly kind: 'cancelled' | 'superseded' | 'interrupted' | 'deleted' | 'timeout';
-  constructor(kind: RunAbort['kind']) {
-    super(`run ${kind}`);
+  /** A human-readable reason, passed on as run-end's `explanation`. */
+  readonly explanation: string | undefined;
+  constructor(kind: RunAbort['kind'], explanation?: string) {
+    super(explanation === undefined ? `run ${kind}` : `run ${kind}: ${explanation}`);
     this.name = 'RunAbort';
     this.kind = kind;
+    this.explanation = explanation;
   }
 }
 
@@ -70,6 +80,11 @@ export interface GroupChatOptions {
   termination: TerminationStrategy;
   /** Hard cap on agent turns per run (run-end `max-iterations`). */
   maxIterations: number;
+  /**
+   * Wall-clock limit of a run in ms, enforced mid-message (as a termination strategy's deadline
+   * is): run-end `terminated` / `timeout`. @default none
+   */
+  timeoutMs?: number;
 }
 
 export interface GroupChatRunOptions {
@@ -84,24 +99,74 @@ export class GroupChat {
   readonly selection: SelectionStrategy;
   readonly termination: TerminationStrategy;
   readonly maxIterations: number;
+  readonly timeoutMs: number | undefined;
 
   constructor(options: GroupChatOptions) {
     if (options.agents.length === 0) throw new Error('a group chat needs at least one agent');
+    const names = new Set<string>();
+    for (const agent of options.agents) {
+      if (names.has(agent.name)) throw new Error(`agent "${agent.name}" appears twice in the group chat`);
+      names.add(agent.name);
+    }
+    if (!(options.maxIterations >= 1)) throw new Error('maxIterations must be at least 1');
     this.agents = options.agents;
     this.selection = options.selection;
     this.termination = options.termination;
     this.maxIterations = options.maxIterations;
+    this.timeoutMs = options.timeoutMs;
   }
 
   /** Runs turns until termination, yielding each message's start, deltas and end, then run-end. */
   async *run(options: GroupChatRunOptions): AsyncGenerator<GroupChatEvent, void, void> {
-    const { signal } = options;
-    const history: Message[] = [...options.history];
     const startedAt = Date.now();
+    const deadline = earliest(
+      this.timeoutMs === undefined ? undefined : startedAt + this.timeoutMs,
+      this.termination.deadline?.(startedAt),
+    );
+    if (deadline === undefined) {
+      yield* this.turns(options, options.signal, startedAt, () => undefined);
+      return;
+    }
+    // The deadline aborts the run's signal, so a message in flight stops at once; it is also
+    // checked before each turn, for models that never yield to the event loop's timers. The
+    // combined signal is a controller of our own that the timer and the caller's signal hold
+    // strongly (a composite from AbortSignal.any() is only weakly held by its sources).
+    const run = new AbortController();
+    const forward = () => run.abort(options.signal.reason);
+    if (options.signal.aborted) forward();
+    else options.signal.addEventListener('abort', forward, { once: true });
+    const expire = () => {
+      if (!run.signal.aborted) {
+        run.abort(new RunAbort('timeout', `the run reached its time limit of ${deadline - startedAt} ms`));
+      }
+    };
+    const checkDeadline = () => {
+      if (Date.now() >= deadline) expire();
+    };
+    // The timer's clock and Date.now() may differ by a millisecond: when it fires, the time is up.
+    // (A deadline beyond setTimeout's range, about 24 days, is only checked between turns.)
+    const delay = Math.max(0, deadline - Date.now());
+    const timer = delay <= MAX_TIMER_MS ? setTimeout(expire, delay) : undefined;
+    try {
+      yield* this.turns(options, run.signal, startedAt, checkDeadline);
+    } finally {
+      clearTimeout(timer);
+      options.signal.removeEventListener('abort', forward);
+    }
+  }
+
+  private async *turns(
+    options: GroupChatRunOptions,
+    signal: AbortSignal,
+    startedAt: number,
+    checkDeadline: () => void,
+  ): AsyncGenerator<GroupChatEvent, void, void> {
+    const history: Message[] = [...options.history];
     let runUsage: Usage = { inputTokens: 0, outputTokens: 0, totalTokens: 0 };
     let lastAgent: Agent | undefined;
 
     for (let iteration = 1; iteration <= this.maxIterations; iteration += 1) {
+      checkDeadline();
       if (signal.aborted) {
         yield runEndForAbort(signal);
         return;
@@ -111,7 +176,13 @@ export class GroupChat {
         agent = await this.selection.select({ agents: this.agents, history, iteration, lastAgent, signal });
       } catch (error) {
         if (signal.aborted) yield runEndForAbort(signal);
-        else yield { type: 'run-end', reason: RunEndReason.failed, detail: 'selection' };
+        else
+          yield {
+            type: 'run-end',
+            reason: RunEndReason.failed,
+            detail: 'selection',
+            explanation: describe(error),
+          };
         return;
       }
       const messageId = nanoid(16);
@@ -183,9 +254,15 @@ export class GroupChat {
           startedAt,
           signal,
         });
-      } catch {
+      } catch (error) {
         if (signal.aborted) yield runEndForAbort(signal);
-        else yield { type: 'run-end', reason: RunEndReason.failed, detail: 'termination' };
+        else
+          yield {
+            type: 'run-end',
+            reason: RunEndReason.failed,
+            detail: 'termination',
+            explanation: describe(error),
+          };
         return;
       }
       if (decision.terminate) {
@@ -198,13 +275,29 @@ export class GroupChat {
         return;
       }
     }
-    yield { type: 'run-end', reason: RunEndReason.maxIterations };
+    yield {
+      type: 'run-end',
+      reason: RunEndReason.maxIterations,
+      explanation: `the run reached its cap of ${this.maxIterations} agent turns`,
+    };
   }
 
   reset(): void {
     this.selection.reset?.();
     this.termination.reset?.();
   }
+}
+
+function earliest(...times: (number | undefined)[]): number | undefined {
+  const defined = times.filter((time): time is number => time !== undefined && Number.isFinite(time));
+  return defined.length === 0 ? undefined : Math.min(...defined);
+}
+
+/** The longest delay setTimeout takes (2^31 - 1 ms). */
+const MAX_TIMER_MS = 2_147_483_647;
+
+function describe(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
 }
 
 function abortKind(signal: AbortSignal): RunAbort['kind'] {
@@ -217,57 +310,38 @@ function statusForAbort(signal: AbortSignal): Message['status'] {
 
 function runEndForAbort(signal: AbortSignal): GroupChatEvent {
   const kind = abortKind(signal);
+  const given = signal.reason instanceof RunAbort ? signal.reason.explanation : undefined;
+  const explanation = (fallback: string) => ({ explanation: given ?? fallback });
   switch (kind) {
     case 'interrupted':
-      return { type: 'run-end', reason: RunEndReason.interrupted };
+      return { type: 'run-end', reason: RunEndReason.interrupted, ...explanation('the run was interrupted') };
     case 'timeout':
-      return { type: 'run-end', reason: RunEndReason.terminated, detail: 'timeout' };
+      return {
+        type: 'run-end',
+        reason: RunEndReason.terminated,
+        detail: 'timeout',
+        ...explanation('the run reached its time limit'),
+      };
     case 'superseded':
-      return { type: 'run-end', reason: RunEndReason.cancelled, detail: 'superseded' };
+      return {
+        type: 'run-end',
+        reason: RunEndReason.cancelled,
+        detail: 'superseded',
+        ...explanation('a newer message superseded the run'),
+      };
     case 'deleted':
-      return { type: 'run-end', reason: RunEndReason.cancelled, detail: 'deleted' };
+      return {
+        type: 'run-end',
+        reason: RunEndReason.cancelled,
+        detail: 'deleted',
+        ...explanation('the thread was deleted'),
+      };
     case 'cancelled':
-      return { type: 'run-end', reason: RunEndReason.cancelled };
+      return { type: 'run-end', reason: RunEndReason.cancelled, ...explanation('the run was cancelled') };
   }
 }
 
-// --- the minimal strategies the walking skeleton needs; more live in selection/ and termination/.
-
-/** Round robin over the agents, starting with `initialAgent` (or the first). */
-export class SequentialSelection implements SelectionStrategy {
-  private next = 0;
-  private readonly initialAgent: string | undefined;
-  constructor(options: { initialAgent?: string } = {}) {
-    this.initialAgent = options.initialAgent;
-  }
-  select({ agents, lastAgent }: SelectionContext): Agent {
-    if (lastAgent === undefined && this.next === 0 && this.initialAgent !== undefined) {
-      const index = agents.findIndex((agent) => agent.name === this.initialAgent);
-      if (index >= 0) this.next = index;
-    }
-    const agent = agents[this.next % agents.length]!;
-    this.next = (this.next + 1) % agents.length;
-    return agent;
-  }
-  reset(): void {
-    this.next = 0;
-  }
-}
-
-/** Stops when a message (optionally only from some agents) contains `text` (case-sensitive). */
-export class TextMentionTermination implements TerminationStrategy {
-  private readonly text: string;
-  private readonly agents: ReadonlySet<string> | undefined;
-  private readonly detail: string;
-  constructor(options: { text: string; agents?: readonly string[]; detail?: string }) {
-    this.text = options.text;
-    this.agents = options.agents ? new Set(options.agents) : undefined;
-    this.detail = options.detail ?? 'approval';
-  }
-  shouldTerminate({ agent, message }: TerminationContext): TerminationDecision {
-    if (this.agents && !this.agents.has(agent.name)) return { terminate: false };
-    return message.text.includes(this.text)
-      ? { terminate: true, detail: this.detail, explanation: `${agent.name} wrote "${this.text}"` }
-      : { terminate: false };
-  }
-}
+// The strategies live in selection/ and termination/; these two are re-exported here because the
+// walking skeleton exported them from this module.
+export { SequentialSelection } from './selection/sequential.ts';
+export { TextMentionTermination } from './termination/text-mention.ts';

@@ -16,9 +16,22 @@ import type { GatewayContext } from './context.ts';
 
 type Frame<T extends ClientFrame['type']> = Extract<ClientFrame, { type: T }>;
 
+/** The most bytes `ws` adds to a text frame (its header). */
+const FRAME_HEADER_BYTES = 10;
+/**
+ * Room kept below the slow-consumer bound for control frames (the close frame, heartbeat pings),
+ * so that the socket's unsent bytes never exceed `maxBufferedBytes`, those included.
+ */
+const CONTROL_RESERVE_BYTES = 256;
+/** How long a server-initiated close waits for the peer's close frame before dropping the TCP connection. */
+const CLOSE_GRACE_MS = 1000;
+const SLOW_CONSUMER_CLOSE_GRACE_MS = 5000;
+
 interface Subscription {
   /** While joining, live envelopes wait here; null once live. */
   buffer: LiveEnvelope[] | null;
+  /** Bytes waiting in `buffer`; past maxBufferedBytes the joiner is a slow consumer. */
+  bufferBytes: number;
   plan: JoinPlan | null;
   /** Posts in flight from this socket: events wait in `held` until their reply is sent. */
   holds: number;
@@ -39,6 +52,8 @@ export class Connection implements ThreadViewer {
   private postRefilledAt = Date.now();
   /** Pings sent without a pong since; the gateway's heartbeat closes at 2. */
   missedPongs = 0;
+  /** The most bytes the socket has held unsent (measured after every write: only writes make it grow). */
+  private sendBufferPeak = 0;
 
   constructor(socket: WebSocket, context: GatewayContext) {
     this.socket = socket;
@@ -60,6 +75,10 @@ export class Connection implements ThreadViewer {
     if (!subscription) return;
     if (subscription.buffer) {
       subscription.buffer.push(envelope);
+      subscription.bufferBytes += data.length;
+      if (subscription.bufferBytes > this.context.config.maxBufferedBytes) {
+        this.close(CloseCode.slowConsumer, 'slow consumer');
+      }
       return;
     }
     if (subscription.plan) {
@@ -81,14 +100,21 @@ export class Connection implements ThreadViewer {
    * Sends a serialized frame (a Buffer shared by every subscriber, or a string) as a text frame,
    * unless the peer is too slow: then the connection is closed with 4008 instead.
    */
-  sendRaw(frame: string | Buffer): void {
-    if (this.state === 'closed') return;
-    const size = typeof frame === 'string' ? Buffer.byteLength(frame) : frame.length;
-    if (this.socket.bufferedAmount + size > this.context.config.maxBufferedBytes) {
-      this.close(CloseCode.slowConsumer, 'slow consumer');
+  sendRaw(frame: string | Buffer, onWritten?: () => void): void {
+    if (this.state === 'closed') {
+      onWritten?.();
       return;
     }
-    this.socket.send(frame, { binary: false });
+    const size = typeof frame === 'string' ? Buffer.byteLength(frame) : frame.length;
+    const needed = this.socket.bufferedAmount + size + FRAME_HEADER_BYTES + CONTROL_RESERVE_BYTES;
+    if (needed > this.context.config.maxBufferedBytes) {
+      this.close(CloseCode.slowConsumer, 'slow consumer');
+      onWritten?.();
+      return;
+    }
+    // ws calls back once the frame is handed to the kernel, or with an error when the socket ends.
+    this.socket.send(frame, { binary: false }, onWritten === undefined ? undefined : () => onWritten());
+    this.noteBuffered();
     this.context.metrics.framesOut.inc();
   }
 
@@ -101,6 +127,7 @@ export class Connection implements ThreadViewer {
   ping(): void {
     if (this.state === 'closed') return;
     this.socket.ping();
+    this.noteBuffered();
   }
 
   close(code: number, reason: string): void {
@@ -108,8 +135,18 @@ export class Connection implements ThreadViewer {
     this.state = 'closed';
     this.context.metrics.closes.inc({ code: String(code) });
     this.socket.close(code, reason);
+    this.noteBuffered();
+    this.context.events.emit('connection-closing', {
+      sessionId: this.sessionId,
+      code,
+      reason,
+      sendBufferPeak: this.sendBufferPeak,
+    });
     // A peer that does not read cannot complete the closing handshake: do not wait for it long.
-    setTimeout(() => this.socket.terminate(), 1000).unref();
+    // A slow consumer gets longer: its close frame sits behind everything still queued (up to the
+    // bound, plus the kernel's buffers), and 4008 is what tells it to resume.
+    const grace = code === CloseCode.slowConsumer ? SLOW_CONSUMER_CLOSE_GRACE_MS : CLOSE_GRACE_MS;
+    setTimeout(() => this.socket.terminate(), grace).unref();
     this.cleanup();
   }
 
@@ -248,7 +285,7 @@ export class Connection implements ThreadViewer {
     }
     const started = performance.now();
     const { store, hub, config } = this.context;
-    const subscription: Subscription = { buffer: [], plan: null, holds: 0, held: [] };
+    const subscription: Subscription = { buffer: [], bufferBytes: 0, plan: null, holds: 0, held: [] };
     this.subscriptions.set(threadId, subscription);
     this.context.metrics.subscriptions.inc();
     try {
@@ -282,7 +319,26 @@ export class Connection implements ThreadViewer {
         truncated,
         epoch: thread.epoch,
       });
-      for (const item of items) this.send({ type: 'message', threadId, cursor: item.cursor, message: item.message });
+      // The backlog can be far bigger than the slow-consumer bound (a resume after a long absence):
+      // it is paced by the socket, never queueing more than half the bound, while live events wait
+      // in the subscription's buffer (itself bounded).
+      let waitedMs = 0;
+      let written: Promise<void> | undefined;
+      for (const item of items) {
+        const data = JSON.stringify({
+          type: 'message',
+          threadId,
+          cursor: item.cursor,
+          message: item.message,
+        });
+        if (written && this.aboveBulkWatermark(Buffer.byteLength(data))) {
+          const waitStarted = performance.now();
+          await written;
+          waitedMs += performance.now() - waitStarted;
+          if (this.state === 'closed' || this.subscriptions.get(threadId) !== subscription) return;
+        }
+        written = new Promise<void>((resolve) => this.sendRaw(data, resolve));
+      }
       for (const event of plan.runFrames) this.send(event);
       const buffered = subscription.buffer ?? [];
       subscription.buffer = null;
@@ -296,7 +352,7 @@ export class Connection implements ThreadViewer {
           this.deliverLive(threadId, subscription, envelope, Buffer.from(envelope.frame));
         }
       }
-      this.context.metrics.resumeSeconds.observe((performance.now() - started) / 1000);
+      this.context.metrics.resumeSeconds.observe((performance.now() - started - waitedMs) / 1000);
     } catch (error) {
       if (this.subscriptions.get(threadId) === subscription) {
         this.subscriptions.delete(threadId);
@@ -355,12 +411,24 @@ export class Connection implements ThreadViewer {
     if (!(await store.getThread(frame.threadId))) throw new RequestError(ErrorCode.notFound, 'thread not found');
     const limit = Math.min(frame.limit ?? 50, config.historyPageLimit);
     const page = await store.readBefore(frame.threadId, frame.before, limit);
+    // One frame cannot be paced: a page bigger than half the slow-consumer bound would cut a
+    // healthy client off. Keep its newest items within that; `hasMore` then leads to the rest.
+    const budget = config.maxBufferedBytes / 2;
+    let first = page.items.length;
+    let bytes = 0;
+    while (first > 0) {
+      const item = page.items[first - 1]!;
+      const size = Buffer.byteLength(JSON.stringify(item.message)) + item.cursor.length + 32;
+      if (bytes + size > budget && first < page.items.length) break;
+      bytes += size;
+      first -= 1;
+    }
     this.send({
       type: 'history-page',
       requestId: frame.requestId,
       threadId: frame.threadId,
-      items: page.items.map((item) => ({ cursor: item.cursor, message: item.message })),
-      hasMore: page.hasMore,
+      items: page.items.slice(first).map((item) => ({ cursor: item.cursor, message: item.message })),
+      hasMore: page.hasMore || first > 0,
     });
   }
 
@@ -372,6 +440,17 @@ export class Connection implements ThreadViewer {
   }
 
   // --- helpers ---------------------------------------------------------------------------------
+
+  /** Whether a bulk frame of `size` bytes should wait for the socket to drain first. */
+  private aboveBulkWatermark(size: number): boolean {
+    const buffered = this.socket.bufferedAmount;
+    return buffered > 0 && buffered + size > this.context.config.maxBufferedBytes / 2;
+  }
+
+  private noteBuffered(): void {
+    const buffered = this.socket.bufferedAmount;
+    if (buffered > this.sendBufferPeak) this.sendBufferPeak = buffered;
+  }
 
   private isClosed(): boolean {
     return this.state === 'closed';

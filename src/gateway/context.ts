@@ -1,4 +1,5 @@
 // What every connection needs from the app, in one object.
+import type { EventEmitter } from 'node:events';
 import type { Config } from '../config.ts';
 import type { Hub } from '../hub/hub.ts';
 import type { Logger } from '../log.ts';
@@ -8,6 +9,20 @@ import type { Store } from '../store/store.ts';
 import type { TeamRegistry } from '../teams/team.ts';
 import type { Authenticator } from './auth.ts';
 import type { Connection } from './connection.ts';
+
+/**
+ * The server decided to close a connection (any code). `sendBufferPeak` is the most bytes its
+ * socket ever held unsent, measured after every write.
+ */
+export interface ConnectionClosing {
+  sessionId: string;
+  code: number;
+  reason: string;
+  sendBufferPeak: number;
+}
+
+/** What the gateway reports as it happens, for diagnostics and tests (`App.gatewayEvents`). */
+export type GatewayEvents = { 'connection-closing': [ConnectionClosing] };
 
 export interface GatewayContext {
   config: Config;
@@ -20,4 +35,5 @@ export interface GatewayContext {
   logger: Logger;
   metrics: Metrics;
   connections: Set<Connection>;
+  events: EventEmitter<GatewayEvents>;
 }

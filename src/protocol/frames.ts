@@ -292,6 +292,8 @@ export const RunEnd = loose({
   runId: z.string(),
   reason: z.enum(Object.values(RunEndReason) as [RunEndReason, ...RunEndReason[]]),
   detail: z.string().optional(),
+  /** A human-readable reason (e.g. the judge's), safe to show. */
+  explanation: z.string().optional(),
 });
 export const RunQueued = loose({
   type: z.literal('run-queued'),

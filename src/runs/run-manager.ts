@@ -88,7 +88,7 @@ export class RunManager {
     if (runActive && team.multitask === 'reject') {
       throw new RequestError(ErrorCode.busy, 'a run is active on this thread');
     }
-    if (runActive && (await store.queueLength(input.threadId)) >= this.options.queueMax) {
+    if (runActive && (await store.queueLength(input.threadId)) >= (team.queueMax ?? this.options.queueMax)) {
       throw new RequestError(ErrorCode.busy, 'too many posts are waiting on this thread');
     }
     const message: Message = {
@@ -346,7 +346,7 @@ export class RunManager {
             }
             break;
           case 'run-end':
-            await this.publishRunEnd(threadId, runId, event.reason, event.detail);
+            await this.publishRunEnd(threadId, runId, event.reason, event.detail, event.explanation);
             break;
           default:
             event satisfies never;
@@ -369,16 +369,23 @@ export class RunManager {
     }
   }
 
-  private async publishRunEnd(threadId: string, runId: string, reason: RunEndReason, detail?: string): Promise<void> {
+  private async publishRunEnd(
+    threadId: string,
+    runId: string,
+    reason: RunEndReason,
+    detail?: string,
+    explanation?: string,
+  ): Promise<void> {
     await this.options.store.publish(threadId, {
       type: 'run-end',
       threadId,
       runId,
       reason,
       ...(detail === undefined ? {} : { detail }),
+      ...(explanation === undefined ? {} : { explanation }),
     });
     this.options.metrics.runs.inc({ reason });
-    this.options.logger.info({ threadId, runId, reason, detail }, 'run ended');
+    this.options.logger.info({ threadId, runId, reason, detail, explanation }, 'run ended');
   }
 
   /** Best effort after an unexpected error: tell viewers the run ended. */

@@ -1,12 +1,18 @@
 // A team: agents + selection + termination + the policy for a post during a run. The server asks
-// a team for a fresh GroupChat per run; team files (team-file.ts) and the built-in demo team both
-// produce Teams.
-import { Agent } from '../agents/agent.ts';
+// a team for a fresh GroupChat per run; team files (team-file.ts) and the built-in teams (below)
+// are both definitions that build-team.ts turns into Teams.
+import type { GroupChat } from '../agents/group-chat.ts';
 import { DemoModel } from '../agents/demo-model.ts';
-import { GroupChat, SequentialSelection, TextMentionTermination } from '../agents/group-chat.ts';
 import type { ModelClient } from '../agents/model-client.ts';
+import type { ModelSpec } from '../agents/model-factory.ts';
+import { buildTeam } from './build-team.ts';
+import type { AgentDefinition, TeamDefinition } from './team-file.ts';
 
-/** What happens to a post while a run is active: documented in protocol.md. */
+/**
+ * What happens to a post while a run is active (documented in protocol.md and docs/teams.md):
+ * `queue` it for the next run (default), `reject` it with `busy`, or `interrupt` the run (it ends
+ * `cancelled` / `superseded`) and run the new post.
+ */
 export type MultitaskPolicy = 'queue' | 'reject' | 'interrupt';
 
 export interface Team {
@@ -14,6 +20,8 @@ export interface Team {
   description: string;
   agentNames: readonly string[];
   multitask: MultitaskPolicy;
+  /** Posts that may wait per thread; undefined: the instance's CHORUS_QUEUE_MAX. */
+  queueMax?: number;
   createGroupChat(): GroupChat;
   /** Model clients the team uses (to delete remote conversation state with a thread). */
   models(): readonly ModelClient[];
@@ -30,7 +38,8 @@ export class TeamRegistry {
       this.teams.set(team.name, team);
     }
     this.defaultTeam = defaultTeam ?? teams[0]!.name;
-    if (!this.teams.has(this.defaultTeam)) throw new Error(`default team "${this.defaultTeam}" is not defined`);
+    if (!this.teams.has(this.defaultTeam))
+      throw new Error(`default team "${this.defaultTeam}" is not defined`);
   }
 
   get(name: string): Team | undefined {
@@ -43,34 +52,61 @@ export class TeamRegistry {
 }
 
 export const DEMO_TEAM_NAME = 'demo';
+/** The team that runs on OpenAI when OPENAI_API_KEY is set and no team file is given. */
+export const OPENAI_TEAM_NAME = 'default';
+
+/** The built-in roles: a planner, a writer and a reviewer who approves with APPROVED. */
+export const BUILT_IN_AGENTS: readonly AgentDefinition[] = [
+  {
+    name: 'planner',
+    description: 'Breaks the request into steps.',
+    instructions: 'You are the planner. Break the request into steps.',
+  },
+  {
+    name: 'writer',
+    description: 'Turns the plan into an answer.',
+    instructions: 'You are the writer. Turn the plan into a concise answer.',
+  },
+  {
+    name: 'reviewer',
+    description: 'Checks the answer and approves it.',
+    instructions: 'You are the reviewer. Check the answer; write APPROVED when it is good enough.',
+  },
+];
 
 /**
- * The built-in demo team: a planner, a writer and a reviewer on the local demo model, in turn,
- * until the reviewer writes APPROVED (the demo reviewer approves on its second review) or the
- * iteration cap is reached.
+ * The built-in team as a definition (what a team file would say): the three roles in turn until
+ * the reviewer writes APPROVED or the iteration cap is reached. Agents name no model: the builder
+ * gives them the default one (the demo model, or OpenAI when OPENAI_API_KEY is set).
  */
-export function createDemoTeam(options: { tokensPerSecond: number; maxIterations: number; model?: ModelClient }): Team {
-  const model = options.model ?? new DemoModel({ tokensPerSecond: options.tokensPerSecond });
-  const definitions = [
-    { name: 'planner', instructions: 'You are the planner. Break the request into steps.' },
-    { name: 'writer', instructions: 'You are the writer. Turn the plan into a concise answer.' },
-    {
-      name: 'reviewer',
-      instructions: 'You are the reviewer. Check the answer; write APPROVED when it is good enough.',
-    },
-  ];
+export function builtInTeamDefinition(description: string): TeamDefinition {
   return {
-    name: DEMO_TEAM_NAME,
-    description: 'Demo team (planner, writer, reviewer) on the local demo model',
-    agentNames: definitions.map((definition) => definition.name),
+    description,
+    agents: BUILT_IN_AGENTS.map((agent) => ({ ...agent })),
+    selection: { type: 'sequential' },
+    termination: { type: 'text-mention', text: 'APPROVED', agents: ['reviewer'] },
     multitask: 'queue',
-    models: () => [model],
-    createGroupChat: () =>
-      new GroupChat({
-        agents: definitions.map((definition) => new Agent({ ...definition, model })),
-        selection: new SequentialSelection(),
-        termination: new TextMentionTermination({ text: 'APPROVED', agents: ['reviewer'] }),
-        maxIterations: options.maxIterations,
-      }),
   };
+}
+
+export const DEMO_TEAM: TeamDefinition = builtInTeamDefinition(
+  'Demo team (planner, writer, reviewer) on the local demo model',
+);
+
+/**
+ * The built-in demo team on the local demo model (the reviewer approves on its second review), or
+ * on `model` when given.
+ */
+export function createDemoTeam(options: {
+  tokensPerSecond: number;
+  maxIterations: number;
+  model?: ModelClient;
+}): Team {
+  const model = options.model ?? new DemoModel({ tokensPerSecond: options.tokensPerSecond });
+  const demoSpec: ModelSpec = { provider: 'demo' };
+  return buildTeam(DEMO_TEAM_NAME, DEMO_TEAM, {
+    createModel: () => model,
+    defaultModel: demoSpec,
+    maxIterations: options.maxIterations,
+  });
 }

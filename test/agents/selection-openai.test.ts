@@ -14,7 +14,12 @@ describe('LLM selector and judge on Chat Completions (stream only)', () => {
 
   beforeAll(async () => {
     fake = await FakeOpenAI.start();
-    model = new OpenAIChatModel({ apiKey: 'test-key', baseURL: fake.baseURL, model: 'gpt-5-mini', retry: { maxAttempts: 1 } });
+    model = new OpenAIChatModel({
+      apiKey: 'test-key',
+      baseURL: fake.baseURL,
+      model: 'gpt-5-mini',
+      retry: { maxAttempts: 1 },
+    });
   });
 
   afterAll(async () => {
@@ -35,7 +40,9 @@ describe('LLM selector and judge on Chat Completions (stream only)', () => {
       signal: new AbortController().signal,
     });
     expect(agent.name).toBe('reviewer');
-    expect(decisions).toEqual([{ agent: 'reviewer', answers: ['The editor should go.', '**Reviewer**.'], fallback: false }]);
+    expect(decisions).toEqual([
+      { agent: 'reviewer', answers: ['The editor should go.', '**Reviewer**.'], fallback: false },
+    ]);
     const requests = fake.requests.slice(from);
     expect(requests).toHaveLength(2);
     for (const request of requests) expect(request.body).toMatchObject({ stream: true, model: 'gpt-5-mini' });
@@ -57,7 +64,13 @@ describe('LLM selector and judge on Chat Completions (stream only)', () => {
       startedAt: Date.now(),
       signal: new AbortController().signal,
     });
-    expect(decision).toEqual({ terminate: true, detail: 'judge', explanation: 'the reviewer approved the final slogan.' });
-    expect(fake.requests.slice(from).map((request) => (request.body as { stream?: boolean }).stream)).toEqual([true]);
+    expect(decision).toEqual({
+      terminate: true,
+      detail: 'judge',
+      explanation: 'the reviewer approved the final slogan.',
+    });
+    expect(fake.requests.slice(from).map((request) => (request.body as { stream?: boolean }).stream)).toEqual(
+      [true],
+    );
   });
 });

@@ -4,11 +4,16 @@
 import { describe, expect, it } from 'vitest';
 import { GroupChat, type SelectionContext, type SelectionStrategy } from '../../src/agents/group-chat.ts';
 import { FunctionSelection } from '../../src/agents/selection/function.ts';
-import { LlmSelection, parseAgentName, type LlmSelectionDecision } from '../../src/agents/selection/llm-selector.ts';
+import {
+  LlmSelection,
+  parseAgentName,
+  type LlmSelectionDecision,
+} from '../../src/agents/selection/llm-selector.ts';
 import { firstMention, MentionSelection } from '../../src/agents/selection/mention.ts';
 import { SequentialSelection } from '../../src/agents/selection/sequential.ts';
 import { MaxIterationsTermination } from '../../src/agents/termination/max-iterations.ts';
 import type { Agent } from '../../src/agents/agent.ts';
+import type { ModelClient } from '../../src/agents/model-client.ts';
 import type { Message } from '../../src/protocol/frames.ts';
 import { agents, message, runChat, runEnd, ScriptedModel, speakers } from '../teams/support.ts';
 
@@ -28,7 +33,11 @@ function context(overrides: Partial<SelectionContext> = {}): SelectionContext {
 }
 
 /** Picks `count` times, feeding each pick back as the last agent (as the GroupChat does). */
-async function picks(strategy: SelectionStrategy, count: number, history: Message[] = [message('user', 'hello')]): Promise<string[]> {
+async function picks(
+  strategy: SelectionStrategy,
+  count: number,
+  history: Message[] = [message('user', 'hello')],
+): Promise<string[]> {
   const names: string[] = [];
   let lastAgent: Agent | undefined;
   for (let iteration = 1; iteration <= count; iteration += 1) {
@@ -44,12 +53,17 @@ describe('SequentialSelection', () => {
     { initialAgent: undefined, expected: ['planner', 'writer', 'reviewer', 'planner'] },
     { initialAgent: 'writer', expected: ['writer', 'reviewer', 'planner', 'writer'] },
     { initialAgent: 'reviewer', expected: ['reviewer', 'planner', 'writer', 'reviewer'] },
-  ])('starts with $initialAgent and never gives the first agent two turns in a row', async ({ initialAgent, expected }) => {
-    expect(await picks(new SequentialSelection({ initialAgent }), 4)).toEqual(expected);
-  });
+  ])(
+    'starts with $initialAgent and never gives the first agent two turns in a row',
+    async ({ initialAgent, expected }) => {
+      expect(await picks(new SequentialSelection({ initialAgent }), 4)).toEqual(expected);
+    },
+  );
 
   it('fails on an initial agent that is not in the chat', () => {
-    expect(() => new SequentialSelection({ initialAgent: 'editor' }).select(context())).toThrow(/initial agent "editor"/);
+    expect(() => new SequentialSelection({ initialAgent: 'editor' }).select(context())).toThrow(
+      /initial agent "editor"/,
+    );
   });
 
   it('carries on from the agent that spoke last, whoever picked it', () => {
@@ -110,7 +124,9 @@ describe('MentionSelection', () => {
 
   it('lets an agent pick itself when allowSelfMention is set', async () => {
     const strategy = new MentionSelection({ allowSelfMention: true });
-    expect((await strategy.select(context({ history: [message('writer', 'I, @writer, go on')] }))).name).toBe('writer');
+    expect((await strategy.select(context({ history: [message('writer', 'I, @writer, go on')] }))).name).toBe(
+      'writer',
+    );
   });
 
   it('falls back to sequential by default, which continues after the mentioned agent', async () => {
@@ -158,7 +174,11 @@ describe('LlmSelection', () => {
   it('streams the question and picks the named agent, with participants and descriptions in the prompt', async () => {
     const selector = new ScriptedModel(['"Writer".']);
     const decisions: LlmSelectionDecision[] = [];
-    const strategy = new LlmSelection({ model: selector, instructions: 'The writer drafts.', onDecision: (decision) => decisions.push(decision) });
+    const strategy = new LlmSelection({
+      model: selector,
+      instructions: 'The writer drafts.',
+      onDecision: (decision) => decisions.push(decision),
+    });
     const agent = await strategy.select(context());
     expect(agent).toBe(writer);
     expect(decisions).toEqual([{ agent: 'writer', answers: ['"Writer".'], fallback: false }]);
@@ -171,24 +191,42 @@ describe('LlmSelection', () => {
 
   it.each([
     { answers: ['editor', 'reviewer'], maxRetries: 2, expected: 'reviewer', fallback: false, calls: 2 },
-    { answers: ['editor', 'nobody', 'Planner!'], maxRetries: 2, expected: 'planner', fallback: false, calls: 3 },
-    { answers: ['editor', 'nobody', 'still nobody'], maxRetries: 2, expected: 'writer', fallback: true, calls: 3 },
+    {
+      answers: ['editor', 'nobody', 'Planner!'],
+      maxRetries: 2,
+      expected: 'planner',
+      fallback: false,
+      calls: 3,
+    },
+    {
+      answers: ['editor', 'nobody', 'still nobody'],
+      maxRetries: 2,
+      expected: 'writer',
+      fallback: true,
+      calls: 3,
+    },
     { answers: ['editor'], maxRetries: 0, expected: 'writer', fallback: true, calls: 1 },
-  ])('answers $answers with maxRetries $maxRetries → $expected', async ({ answers, maxRetries, expected, fallback, calls }) => {
-    const selector = new ScriptedModel(answers);
-    const decisions: LlmSelectionDecision[] = [];
-    const strategy = new LlmSelection({
-      model: selector,
-      maxRetries,
-      fallback: new FunctionSelection(() => 'writer'),
-      onDecision: (decision) => decisions.push(decision),
-    });
-    expect((await strategy.select(context())).name).toBe(expected);
-    expect(selector.requests).toHaveLength(calls);
-    expect(decisions[0]?.fallback).toBe(fallback);
-    // A retry tells the model what was wrong with its answer.
-    if (calls > 1) expect(selector.requests[1]?.messages.at(-1)?.text).toContain('"editor" is not one of the participants');
-  });
+  ])(
+    'answers $answers with maxRetries $maxRetries → $expected',
+    async ({ answers, maxRetries, expected, fallback, calls }) => {
+      const selector = new ScriptedModel(answers);
+      const decisions: LlmSelectionDecision[] = [];
+      const strategy = new LlmSelection({
+        model: selector,
+        maxRetries,
+        fallback: new FunctionSelection(() => 'writer'),
+        onDecision: (decision) => decisions.push(decision),
+      });
+      expect((await strategy.select(context())).name).toBe(expected);
+      expect(selector.requests).toHaveLength(calls);
+      expect(decisions[0]?.fallback).toBe(fallback);
+      // A retry tells the model what was wrong with its answer.
+      if (calls > 1)
+        expect(selector.requests[1]?.messages.at(-1)?.text).toContain(
+          '"editor" is not one of the participants',
+        );
+    },
+  );
 
   it('keeps the last speaker out when allowRepeatedSpeaker is false', async () => {
     const selector = new ScriptedModel(['writer', 'reviewer']);
@@ -201,12 +239,21 @@ describe('LlmSelection', () => {
     const selector = new ScriptedModel(['planner']);
     const history = Array.from({ length: 10 }, (_, index) => message('user', `message ${index}`));
     await new LlmSelection({ model: selector, historyLimit: 3 }).select(context({ history }));
-    expect(selector.requests[0]?.messages.map((entry) => entry.text).slice(0, 3)).toEqual(['message 7', 'message 8', 'message 9']);
+    expect(selector.requests[0]?.messages.map((entry) => entry.text).slice(0, 3)).toEqual([
+      'message 7',
+      'message 8',
+      'message 9',
+    ]);
   });
 
   it('drives a group chat turn by turn', async () => {
     const selector = new ScriptedModel([
-      (request) => (request.messages.at(-2)?.author === 'user' ? 'planner' : request.messages.at(-2)?.author === 'planner' ? 'writer' : 'reviewer'),
+      (request) =>
+        request.messages.at(-2)?.author === 'user'
+          ? 'planner'
+          : request.messages.at(-2)?.author === 'planner'
+            ? 'writer'
+            : 'reviewer',
     ]);
     const chat = new GroupChat({
       agents: agents(new ScriptedModel(['fine']), 'planner', 'writer', 'reviewer'),
@@ -218,12 +265,11 @@ describe('LlmSelection', () => {
   });
 
   it('a failing selector model fails the run with detail selection', async () => {
-    const failing = {
+    const failing: ModelClient = {
       id: 'failing',
-      stream: async function* (): AsyncGenerator<never> {
-        await Promise.resolve();
-        throw new Error('selector down');
-      },
+      stream: () => ({
+        [Symbol.asyncIterator]: () => ({ next: () => Promise.reject(new Error('selector down')) }),
+      }),
     };
     const chat = new GroupChat({
       agents: agents(new ScriptedModel(['fine']), 'planner', 'writer'),
@@ -232,7 +278,11 @@ describe('LlmSelection', () => {
       maxIterations: 10,
     });
     const events = await runChat(chat, [message('user', 'go')]);
-    expect(runEnd(events)).toMatchObject({ reason: 'failed', detail: 'selection', explanation: 'selector down' });
+    expect(runEnd(events)).toMatchObject({
+      reason: 'failed',
+      detail: 'selection',
+      explanation: 'selector down',
+    });
   });
 });
 
@@ -246,7 +296,9 @@ describe('FunctionSelection', () => {
   });
 
   it('rejects a name that is not in the chat', async () => {
-    await expect(new FunctionSelection(() => 'editor').select(context())).rejects.toThrow(/"editor", who is not in the group chat/);
+    await expect(new FunctionSelection(() => 'editor').select(context())).rejects.toThrow(
+      /"editor", who is not in the group chat/,
+    );
   });
 
   it('gets the context: history, iteration and last agent', async () => {

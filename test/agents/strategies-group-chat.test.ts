@@ -11,9 +11,21 @@ import { TextMentionTermination } from '../../src/agents/termination/text-mentio
 import { TimeoutTermination } from '../../src/agents/termination/timeout.ts';
 import { TokenBudgetTermination } from '../../src/agents/termination/token-budget.ts';
 import type { ModelClient } from '../../src/agents/model-client.ts';
-import { agents, finished, HangingModel, message, runChat, runEnd, ScriptedModel, speakers } from '../teams/support.ts';
+import {
+  agents,
+  finished,
+  HangingModel,
+  message,
+  runChat,
+  runEnd,
+  ScriptedModel,
+  speakers,
+} from '../teams/support.ts';
 
-function chat(termination: TerminationStrategy, options: { model?: ModelClient; maxIterations?: number; timeoutMs?: number } = {}): GroupChat {
+function chat(
+  termination: TerminationStrategy,
+  options: { model?: ModelClient; maxIterations?: number; timeoutMs?: number } = {},
+): GroupChat {
   return new GroupChat({
     agents: agents(options.model ?? new ScriptedModel(['draft']), 'writer', 'reviewer'),
     selection: new SequentialSelection(),
@@ -23,13 +35,18 @@ function chat(termination: TerminationStrategy, options: { model?: ModelClient; 
   });
 }
 
-const reviewerApproves = new ScriptedModel([(request) => (request.agent.name === 'reviewer' ? 'Fine. APPROVED' : 'A draft.')]);
+const reviewerApproves = new ScriptedModel([
+  (request) => (request.agent.name === 'reviewer' ? 'Fine. APPROVED' : 'A draft.'),
+]);
 
 describe('how strategies end a run', () => {
   it.each([
     {
       name: 'approval from the reviewer',
-      make: () => chat(new TextMentionTermination({ text: 'APPROVED', agents: ['reviewer'] }), { model: reviewerApproves }),
+      make: () =>
+        chat(new TextMentionTermination({ text: 'APPROVED', agents: ['reviewer'] }), {
+          model: reviewerApproves,
+        }),
       turns: ['writer', 'reviewer'],
       end: { reason: 'terminated', detail: 'approval', explanation: 'reviewer wrote "APPROVED"' },
     },
@@ -49,23 +66,40 @@ describe('how strategies end a run', () => {
       name: 'the token budget over several messages',
       make: () =>
         chat(new TokenBudgetTermination({ maxTotalTokens: 25 }), {
-          model: new ScriptedModel(['words'], { usage: { inputTokens: 5, outputTokens: 5, totalTokens: 10 } }),
+          model: new ScriptedModel(['words'], {
+            usage: { inputTokens: 5, outputTokens: 5, totalTokens: 10 },
+          }),
         }),
       turns: ['writer', 'reviewer', 'writer'],
-      end: { reason: 'terminated', detail: 'token-budget', explanation: 'the run used 30 tokens, reaching its budget of 25' },
+      end: {
+        reason: 'terminated',
+        detail: 'token-budget',
+        explanation: 'the run used 30 tokens, reaching its budget of 25',
+      },
     },
     {
       name: 'an LLM judge that says yes on its second question',
-      make: () => chat(new LlmJudgeTermination({ model: new ScriptedModel(['No: keep going.', 'Yes: the copy is final.']) })),
+      make: () =>
+        chat(
+          new LlmJudgeTermination({
+            model: new ScriptedModel(['No: keep going.', 'Yes: the copy is final.']),
+          }),
+        ),
       turns: ['writer', 'reviewer'],
       end: { reason: 'terminated', detail: 'judge', explanation: 'the copy is final.' },
     },
     {
       name: 'any(approval, budget): whichever fires first',
       make: () =>
-        chat(anyOf(new TextMentionTermination({ text: 'APPROVED' }), new TokenBudgetTermination({ maxTotalTokens: 1000 })), {
-          model: reviewerApproves,
-        }),
+        chat(
+          anyOf(
+            new TextMentionTermination({ text: 'APPROVED' }),
+            new TokenBudgetTermination({ maxTotalTokens: 1000 }),
+          ),
+          {
+            model: reviewerApproves,
+          },
+        ),
       turns: ['writer', 'reviewer'],
       end: { reason: 'terminated', detail: 'approval', explanation: 'reviewer wrote "APPROVED"' },
     },
@@ -79,13 +113,20 @@ describe('how strategies end a run', () => {
     const external = new ExternalTermination();
     const group = chat(external);
     const events = [];
-    for await (const event of group.run({ history: [message('user', 'go')], signal: new AbortController().signal })) {
+    for await (const event of group.run({
+      history: [message('user', 'go')],
+      signal: new AbortController().signal,
+    })) {
       events.push(event);
       if (event.type === 'message-start') external.set('stopped by the operator');
     }
     expect(speakers(events)).toEqual(['writer']);
     expect(finished(events)[0]?.status).toBe('completed');
-    expect(runEnd(events)).toMatchObject({ reason: 'terminated', detail: 'external', explanation: 'stopped by the operator' });
+    expect(runEnd(events)).toMatchObject({
+      reason: 'terminated',
+      detail: 'external',
+      explanation: 'stopped by the operator',
+    });
   });
 
   it('a cancel (the run signal) stops the message mid-stream: cancelled', async () => {
@@ -108,17 +149,31 @@ describe('how strategies end a run', () => {
       },
     };
     const events = await runChat(chat(broken), [message('user', 'go')]);
-    expect(runEnd(events)).toEqual({ type: 'run-end', reason: 'failed', detail: 'termination', explanation: 'rule exploded' });
+    expect(runEnd(events)).toEqual({
+      type: 'run-end',
+      reason: 'failed',
+      detail: 'termination',
+      explanation: 'rule exploded',
+    });
   });
 });
 
 describe('the wall-clock timeout', () => {
   it.each([
-    { name: 'a TimeoutTermination deadline', make: (model: ModelClient) => chat(new TimeoutTermination({ timeoutMs: 40 }), { model }) },
-    { name: 'the GroupChat timeoutMs option', make: (model: ModelClient) => chat(new TextMentionTermination({ text: 'x' }), { model, timeoutMs: 40 }) },
+    {
+      name: 'a TimeoutTermination deadline',
+      make: (model: ModelClient) => chat(new TimeoutTermination({ timeoutMs: 40 }), { model }),
+    },
+    {
+      name: 'the GroupChat timeoutMs option',
+      make: (model: ModelClient) => chat(new TextMentionTermination({ text: 'x' }), { model, timeoutMs: 40 }),
+    },
     {
       name: 'a timeout inside any()',
-      make: (model: ModelClient) => chat(anyOf(new TextMentionTermination({ text: 'x' }), new TimeoutTermination({ timeoutMs: 40 })), { model }),
+      make: (model: ModelClient) =>
+        chat(anyOf(new TextMentionTermination({ text: 'x' }), new TimeoutTermination({ timeoutMs: 40 })), {
+          model,
+        }),
     },
   ])('$name stops a message mid-stream: cancelled, run-end terminated/timeout', async ({ make }) => {
     const model = new HangingModel();
@@ -134,13 +189,19 @@ describe('the wall-clock timeout', () => {
   });
 
   it('leaves no timer behind when the run ends first', async () => {
-    const events = await runChat(chat(new MaxIterationsTermination({ maxIterations: 1 }), { timeoutMs: 60_000 }), [message('user', 'go')]);
+    const events = await runChat(
+      chat(new MaxIterationsTermination({ maxIterations: 1 }), { timeoutMs: 60_000 }),
+      [message('user', 'go')],
+    );
     expect(runEnd(events)).toMatchObject({ reason: 'terminated', detail: 'max-iterations' });
   });
 
   it('a run whose deadline has passed before it starts ends at once', async () => {
     const stale = new TimeoutTermination({ timeoutMs: 1 });
-    const expired: TerminationStrategy = { shouldTerminate: (context) => stale.shouldTerminate(context), deadline: () => Date.now() - 1 };
+    const expired: TerminationStrategy = {
+      shouldTerminate: (context) => stale.shouldTerminate(context),
+      deadline: () => Date.now() - 1,
+    };
     const events = await runChat(chat(expired), [message('user', 'go')]);
     expect(speakers(events)).toEqual([]);
     expect(runEnd(events)).toMatchObject({ reason: 'terminated', detail: 'timeout' });

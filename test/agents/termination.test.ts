@@ -1,7 +1,11 @@
 // Termination strategies, table-driven: every decision carries `detail` and a human-readable
 // `explanation`; combinations report the firing member (for `all`, the last one).
 import { describe, expect, it } from 'vitest';
-import type { TerminationContext, TerminationDecision, TerminationStrategy } from '../../src/agents/group-chat.ts';
+import type {
+  TerminationContext,
+  TerminationDecision,
+  TerminationStrategy,
+} from '../../src/agents/group-chat.ts';
 import { AllTermination, AnyTermination, allOf, anyOf } from '../../src/agents/termination/combination.ts';
 import { ExternalTermination } from '../../src/agents/termination/external.ts';
 import { FunctionTermination } from '../../src/agents/termination/function.ts';
@@ -46,29 +50,155 @@ interface Case {
 
 const cases: Case[] = [
   // max iterations
-  { name: 'max-iterations below the cap', strategy: () => new MaxIterationsTermination({ maxIterations: 3 }), context: context(writer, 'x', { iteration: 2 }), terminate: false, detail: 'max-iterations', explanation: /2 of 3 agent turns/ },
-  { name: 'max-iterations at the cap', strategy: () => new MaxIterationsTermination({ maxIterations: 3 }), context: context(writer, 'x', { iteration: 3 }), terminate: true, detail: 'max-iterations', explanation: /reached 3 agent turns/ },
+  {
+    name: 'max-iterations below the cap',
+    strategy: () => new MaxIterationsTermination({ maxIterations: 3 }),
+    context: context(writer, 'x', { iteration: 2 }),
+    terminate: false,
+    detail: 'max-iterations',
+    explanation: /2 of 3 agent turns/,
+  },
+  {
+    name: 'max-iterations at the cap',
+    strategy: () => new MaxIterationsTermination({ maxIterations: 3 }),
+    context: context(writer, 'x', { iteration: 3 }),
+    terminate: true,
+    detail: 'max-iterations',
+    explanation: /reached 3 agent turns/,
+  },
   // text mention (approval)
-  { name: 'text-mention found', strategy: () => new TextMentionTermination({ text: 'APPROVED' }), context: context(reviewer, 'Looks good. APPROVED'), terminate: true, detail: 'approval', explanation: /reviewer wrote "APPROVED"/ },
-  { name: 'text-mention is case-sensitive by default', strategy: () => new TextMentionTermination({ text: 'APPROVED' }), context: context(reviewer, 'approved'), terminate: false, detail: 'approval', explanation: /did not write "APPROVED"/ },
-  { name: 'text-mention ignoreCase', strategy: () => new TextMentionTermination({ text: 'APPROVED', ignoreCase: true }), context: context(reviewer, 'approved!'), terminate: true, detail: 'approval', explanation: /reviewer wrote/ },
-  { name: 'text-mention scoped to the reviewer ignores the writer', strategy: () => new TextMentionTermination({ text: 'APPROVED', agents: ['reviewer'] }), context: context(writer, 'I APPROVED it myself'), terminate: false, detail: 'approval', explanation: /only reviewer can end the run/ },
-  { name: 'text-mention with its own detail', strategy: () => new TextMentionTermination({ text: 'DONE', detail: 'done' }), context: context(writer, 'DONE'), terminate: true, detail: 'done', explanation: /writer wrote "DONE"/ },
+  {
+    name: 'text-mention found',
+    strategy: () => new TextMentionTermination({ text: 'APPROVED' }),
+    context: context(reviewer, 'Looks good. APPROVED'),
+    terminate: true,
+    detail: 'approval',
+    explanation: /reviewer wrote "APPROVED"/,
+  },
+  {
+    name: 'text-mention is case-sensitive by default',
+    strategy: () => new TextMentionTermination({ text: 'APPROVED' }),
+    context: context(reviewer, 'approved'),
+    terminate: false,
+    detail: 'approval',
+    explanation: /did not write "APPROVED"/,
+  },
+  {
+    name: 'text-mention ignoreCase',
+    strategy: () => new TextMentionTermination({ text: 'APPROVED', ignoreCase: true }),
+    context: context(reviewer, 'approved!'),
+    terminate: true,
+    detail: 'approval',
+    explanation: /reviewer wrote/,
+  },
+  {
+    name: 'text-mention scoped to the reviewer ignores the writer',
+    strategy: () => new TextMentionTermination({ text: 'APPROVED', agents: ['reviewer'] }),
+    context: context(writer, 'I APPROVED it myself'),
+    terminate: false,
+    detail: 'approval',
+    explanation: /only reviewer can end the run/,
+  },
+  {
+    name: 'text-mention with its own detail',
+    strategy: () => new TextMentionTermination({ text: 'DONE', detail: 'done' }),
+    context: context(writer, 'DONE'),
+    terminate: true,
+    detail: 'done',
+    explanation: /writer wrote "DONE"/,
+  },
   // regex
-  { name: 'regex matches', strategy: () => new RegexTermination({ pattern: '\\bapprove(d)?\\b', flags: 'i' }), context: context(reviewer, 'I Approve.'), terminate: true, detail: 'approval', explanation: /matched \/\\bapprove\(d\)\?\\b\/i \("Approve"\)/ },
-  { name: 'regex does not match', strategy: () => new RegexTermination({ pattern: /^LGTM$/m }), context: context(reviewer, 'not yet'), terminate: false, detail: 'approval', explanation: /did not match/ },
-  { name: 'regex with g flag stays stateless', strategy: () => new RegexTermination({ pattern: /ok/g }), context: context(reviewer, 'ok ok'), terminate: true, detail: 'approval', explanation: /\("ok"\)/ },
-  { name: 'regex scoped to other agents', strategy: () => new RegexTermination({ pattern: 'ok', agents: ['reviewer'] }), context: context(writer, 'ok'), terminate: false, detail: 'approval', explanation: /only reviewer/ },
+  {
+    name: 'regex matches',
+    strategy: () => new RegexTermination({ pattern: '\\bapprove(d)?\\b', flags: 'i' }),
+    context: context(reviewer, 'I Approve.'),
+    terminate: true,
+    detail: 'approval',
+    explanation: /matched \/\\bapprove\(d\)\?\\b\/i \("Approve"\)/,
+  },
+  {
+    name: 'regex does not match',
+    strategy: () => new RegexTermination({ pattern: /^LGTM$/m }),
+    context: context(reviewer, 'not yet'),
+    terminate: false,
+    detail: 'approval',
+    explanation: /did not match/,
+  },
+  {
+    name: 'regex with g flag stays stateless',
+    strategy: () => new RegexTermination({ pattern: /ok/g }),
+    context: context(reviewer, 'ok ok'),
+    terminate: true,
+    detail: 'approval',
+    explanation: /\("ok"\)/,
+  },
+  {
+    name: 'regex scoped to other agents',
+    strategy: () => new RegexTermination({ pattern: 'ok', agents: ['reviewer'] }),
+    context: context(writer, 'ok'),
+    terminate: false,
+    detail: 'approval',
+    explanation: /only reviewer/,
+  },
   // token budget
-  { name: 'token budget within', strategy: () => new TokenBudgetTermination({ maxTotalTokens: 100 }), context: context(writer, 'x', { usage: { totalTokens: 99 } }), terminate: false, detail: 'token-budget', explanation: /used 99 tokens, within/ },
-  { name: 'token budget total reached', strategy: () => new TokenBudgetTermination({ maxTotalTokens: 100 }), context: context(writer, 'x', { usage: { totalTokens: 100 } }), terminate: true, detail: 'token-budget', explanation: /used 100 tokens, reaching its budget of 100/ },
-  { name: 'token budget output reached', strategy: () => new TokenBudgetTermination({ maxTotalTokens: 1000, maxOutputTokens: 50 }), context: context(writer, 'x', { usage: { outputTokens: 60, totalTokens: 70 } }), terminate: true, detail: 'token-budget', explanation: /60 output tokens, reaching its budget of 50/ },
-  { name: 'token budget input reached', strategy: () => new TokenBudgetTermination({ maxInputTokens: 10 }), context: context(writer, 'x', { usage: { inputTokens: 11 } }), terminate: true, detail: 'token-budget', explanation: /11 input tokens/ },
+  {
+    name: 'token budget within',
+    strategy: () => new TokenBudgetTermination({ maxTotalTokens: 100 }),
+    context: context(writer, 'x', { usage: { totalTokens: 99 } }),
+    terminate: false,
+    detail: 'token-budget',
+    explanation: /used 99 tokens, within/,
+  },
+  {
+    name: 'token budget total reached',
+    strategy: () => new TokenBudgetTermination({ maxTotalTokens: 100 }),
+    context: context(writer, 'x', { usage: { totalTokens: 100 } }),
+    terminate: true,
+    detail: 'token-budget',
+    explanation: /used 100 tokens, reaching its budget of 100/,
+  },
+  {
+    name: 'token budget output reached',
+    strategy: () => new TokenBudgetTermination({ maxTotalTokens: 1000, maxOutputTokens: 50 }),
+    context: context(writer, 'x', { usage: { outputTokens: 60, totalTokens: 70 } }),
+    terminate: true,
+    detail: 'token-budget',
+    explanation: /60 output tokens, reaching its budget of 50/,
+  },
+  {
+    name: 'token budget input reached',
+    strategy: () => new TokenBudgetTermination({ maxInputTokens: 10 }),
+    context: context(writer, 'x', { usage: { inputTokens: 11 } }),
+    terminate: true,
+    detail: 'token-budget',
+    explanation: /11 input tokens/,
+  },
   // timeout (checked after a message; mid-message aborts are tested with the GroupChat)
-  { name: 'timeout not yet', strategy: () => new TimeoutTermination({ timeoutMs: 1000, now: () => STARTED + 999 }), context: context(writer, 'x'), terminate: false, detail: 'timeout', explanation: /999 of 1000 ms used/ },
-  { name: 'timeout passed', strategy: () => new TimeoutTermination({ timeoutMs: 1000, now: () => STARTED + 1000 }), context: context(writer, 'x'), terminate: true, detail: 'timeout', explanation: /time limit of 1000 ms/ },
+  {
+    name: 'timeout not yet',
+    strategy: () => new TimeoutTermination({ timeoutMs: 1000, now: () => STARTED + 999 }),
+    context: context(writer, 'x'),
+    terminate: false,
+    detail: 'timeout',
+    explanation: /999 of 1000 ms used/,
+  },
+  {
+    name: 'timeout passed',
+    strategy: () => new TimeoutTermination({ timeoutMs: 1000, now: () => STARTED + 1000 }),
+    context: context(writer, 'x'),
+    terminate: true,
+    detail: 'timeout',
+    explanation: /time limit of 1000 ms/,
+  },
   // external
-  { name: 'external not set', strategy: () => new ExternalTermination(), context: context(writer, 'x'), terminate: false, detail: 'external', explanation: /no stop was requested/ },
+  {
+    name: 'external not set',
+    strategy: () => new ExternalTermination(),
+    context: context(writer, 'x'),
+    terminate: false,
+    detail: 'external',
+    explanation: /no stop was requested/,
+  },
   {
     name: 'external set',
     strategy: () => {
@@ -82,12 +212,31 @@ const cases: Case[] = [
     explanation: /the operator stopped it/,
   },
   // custom function
-  { name: 'function true', strategy: () => new FunctionTermination(({ message: last }) => last.text.endsWith('.')), context: context(writer, 'Done.'), terminate: true, detail: 'custom', explanation: /custom rule ended the run after writer/ },
-  { name: 'function decision', strategy: () => new FunctionTermination(() => ({ terminate: true, explanation: 'enough' }), { detail: 'mine' }), context: context(writer, 'x'), terminate: true, detail: 'mine', explanation: /enough/ },
+  {
+    name: 'function true',
+    strategy: () => new FunctionTermination(({ message: last }) => last.text.endsWith('.')),
+    context: context(writer, 'Done.'),
+    terminate: true,
+    detail: 'custom',
+    explanation: /custom rule ended the run after writer/,
+  },
+  {
+    name: 'function decision',
+    strategy: () =>
+      new FunctionTermination(() => ({ terminate: true, explanation: 'enough' }), { detail: 'mine' }),
+    context: context(writer, 'x'),
+    terminate: true,
+    detail: 'mine',
+    explanation: /enough/,
+  },
   // any: the first member that fires decides
   {
     name: 'any: approval fires before the budget',
-    strategy: () => anyOf(new TextMentionTermination({ text: 'APPROVED' }), new TokenBudgetTermination({ maxTotalTokens: 10 })),
+    strategy: () =>
+      anyOf(
+        new TextMentionTermination({ text: 'APPROVED' }),
+        new TokenBudgetTermination({ maxTotalTokens: 10 }),
+      ),
     context: context(reviewer, 'APPROVED', { usage: { totalTokens: 50 } }),
     terminate: true,
     detail: 'approval',
@@ -95,7 +244,11 @@ const cases: Case[] = [
   },
   {
     name: 'any: the budget fires',
-    strategy: () => anyOf(new TextMentionTermination({ text: 'APPROVED' }), new TokenBudgetTermination({ maxTotalTokens: 10 })),
+    strategy: () =>
+      anyOf(
+        new TextMentionTermination({ text: 'APPROVED' }),
+        new TokenBudgetTermination({ maxTotalTokens: 10 }),
+      ),
     context: context(reviewer, 'more work', { usage: { totalTokens: 50 } }),
     terminate: true,
     detail: 'token-budget',
@@ -103,7 +256,11 @@ const cases: Case[] = [
   },
   {
     name: 'any: nothing fires',
-    strategy: () => anyOf(new TextMentionTermination({ text: 'APPROVED' }), new MaxIterationsTermination({ maxIterations: 5 })),
+    strategy: () =>
+      anyOf(
+        new TextMentionTermination({ text: 'APPROVED' }),
+        new MaxIterationsTermination({ maxIterations: 5 }),
+      ),
     context: context(reviewer, 'more work', { iteration: 2 }),
     terminate: false,
     detail: 'any',
@@ -112,7 +269,11 @@ const cases: Case[] = [
   // all: every member on the same message; the detail is the last member's
   {
     name: 'all: both fire',
-    strategy: () => allOf(new MaxIterationsTermination({ maxIterations: 2 }), new TextMentionTermination({ text: 'APPROVED' })),
+    strategy: () =>
+      allOf(
+        new MaxIterationsTermination({ maxIterations: 2 }),
+        new TextMentionTermination({ text: 'APPROVED' }),
+      ),
     context: context(reviewer, 'APPROVED', { iteration: 3 }),
     terminate: true,
     detail: 'approval',
@@ -120,7 +281,11 @@ const cases: Case[] = [
   },
   {
     name: 'all: one does not fire',
-    strategy: () => allOf(new MaxIterationsTermination({ maxIterations: 4 }), new TextMentionTermination({ text: 'APPROVED' })),
+    strategy: () =>
+      allOf(
+        new MaxIterationsTermination({ maxIterations: 4 }),
+        new TextMentionTermination({ text: 'APPROVED' }),
+      ),
     context: context(reviewer, 'APPROVED', { iteration: 3 }),
     terminate: false,
     detail: 'max-iterations',
@@ -131,7 +296,10 @@ const cases: Case[] = [
     name: 'any(all(turns, approval), budget): the inner all fires',
     strategy: () =>
       new AnyTermination([
-        new AllTermination([new MaxIterationsTermination({ maxIterations: 2 }), new RegexTermination({ pattern: 'LGTM' })]),
+        new AllTermination([
+          new MaxIterationsTermination({ maxIterations: 2 }),
+          new RegexTermination({ pattern: 'LGTM' }),
+        ]),
         new TokenBudgetTermination({ maxTotalTokens: 1000 }),
       ]),
     context: context(reviewer, 'LGTM', { iteration: 2, usage: { totalTokens: 10 } }),
@@ -182,11 +350,26 @@ describe('deadlines', () => {
     { name: 'no deadline', strategy: () => new TextMentionTermination({ text: 'x' }), expected: undefined },
     {
       name: 'any: the earliest member deadline',
-      strategy: () => anyOf(new TimeoutTermination({ timeoutMs: 900 }), new TextMentionTermination({ text: 'x' }), new TimeoutTermination({ timeoutMs: 300 })),
+      strategy: () =>
+        anyOf(
+          new TimeoutTermination({ timeoutMs: 900 }),
+          new TextMentionTermination({ text: 'x' }),
+          new TimeoutTermination({ timeoutMs: 300 }),
+        ),
       expected: STARTED + 300,
     },
-    { name: 'all: none unless every member has one', strategy: () => allOf(new TimeoutTermination({ timeoutMs: 300 }), new TextMentionTermination({ text: 'x' })), expected: undefined },
-    { name: 'all: the latest when every member has one', strategy: () => allOf(new TimeoutTermination({ timeoutMs: 300 }), new TimeoutTermination({ timeoutMs: 700 })), expected: STARTED + 700 },
+    {
+      name: 'all: none unless every member has one',
+      strategy: () =>
+        allOf(new TimeoutTermination({ timeoutMs: 300 }), new TextMentionTermination({ text: 'x' })),
+      expected: undefined,
+    },
+    {
+      name: 'all: the latest when every member has one',
+      strategy: () =>
+        allOf(new TimeoutTermination({ timeoutMs: 300 }), new TimeoutTermination({ timeoutMs: 700 })),
+      expected: STARTED + 700,
+    },
   ])('$name', ({ strategy, expected }) => {
     const made: TerminationStrategy = strategy();
     expect(made.deadline?.(STARTED)).toBe(expected);
@@ -214,28 +397,60 @@ describe('parseVerdict', () => {
 describe('LlmJudgeTermination', () => {
   it('streams the question and terminates on yes, with the reason as explanation', async () => {
     const judge = new ScriptedModel(['Yes: the reviewer approved the final copy.']);
-    const strategy = new LlmJudgeTermination({ model: judge, instructions: 'Done when the reviewer approved.' });
+    const strategy = new LlmJudgeTermination({
+      model: judge,
+      instructions: 'Done when the reviewer approved.',
+    });
     const decision = await strategy.shouldTerminate(context(reviewer, 'Ship it'));
-    expect(decision).toEqual({ terminate: true, detail: 'judge', explanation: 'the reviewer approved the final copy.' });
-    expect(judge.requests[0]?.agent).toEqual({ name: 'judge', instructions: expect.stringContaining('Done when the reviewer approved.') as unknown });
-    expect(judge.requests[0]?.messages.map((entry) => entry.text)).toEqual(['write a slogan', 'Ship it', expect.stringContaining('Is the conversation done?')]);
+    expect(decision).toEqual({
+      terminate: true,
+      detail: 'judge',
+      explanation: 'the reviewer approved the final copy.',
+    });
+    expect(judge.requests[0]?.agent).toEqual({
+      name: 'judge',
+      instructions: expect.stringContaining('Done when the reviewer approved.') as unknown,
+    });
+    expect(judge.requests[0]?.messages.map((entry) => entry.text)).toEqual([
+      'write a slogan',
+      'Ship it',
+      expect.stringContaining('Is the conversation done?'),
+    ]);
   });
 
   it.each([
     { answers: ['No: the risks are open.'], terminate: false, explanation: 'the risks are open.', calls: 1 },
-    { answers: ['hmm', 'yes'], terminate: true, explanation: 'the judge said the conversation is done', calls: 2 },
-    { answers: ['hmm', 'still thinking'], terminate: false, explanation: 'the judge answered neither yes nor no ("still thinking"); the run goes on', calls: 2 },
+    {
+      answers: ['hmm', 'yes'],
+      terminate: true,
+      explanation: 'the judge said the conversation is done',
+      calls: 2,
+    },
+    {
+      answers: ['hmm', 'still thinking'],
+      terminate: false,
+      explanation: 'the judge answered neither yes nor no ("still thinking"); the run goes on',
+      calls: 2,
+    },
   ])('answers $answers → terminate $terminate', async ({ answers, terminate, explanation, calls }) => {
     const judge = new ScriptedModel(answers);
-    const decision = await new LlmJudgeTermination({ model: judge }).shouldTerminate(context(reviewer, 'draft'));
+    const decision = await new LlmJudgeTermination({ model: judge }).shouldTerminate(
+      context(reviewer, 'draft'),
+    );
     expect(decision).toEqual({ terminate, detail: 'judge', explanation });
     expect(judge.requests).toHaveLength(calls);
   });
 
   it('is not consulted after agents outside its scope', async () => {
     const judge = new ScriptedModel(['yes']);
-    const decision = await new LlmJudgeTermination({ model: judge, agents: ['reviewer'] }).shouldTerminate(context(writer, 'draft'));
-    expect(decision).toMatchObject({ terminate: false, detail: 'judge', explanation: 'the judge only rules after reviewer' });
+    const decision = await new LlmJudgeTermination({ model: judge, agents: ['reviewer'] }).shouldTerminate(
+      context(writer, 'draft'),
+    );
+    expect(decision).toMatchObject({
+      terminate: false,
+      detail: 'judge',
+      explanation: 'the judge only rules after reviewer',
+    });
     expect(judge.requests).toHaveLength(0);
   });
 });
