@@ -4,6 +4,7 @@
 // A reviewer-like agent (instructions mentioning APPROVED) approves on its second review.
 import type { Message } from '../protocol/frames.ts';
 import type { ModelClient, ModelEvent, ModelTurnRequest } from './model-client.ts';
+import { abortableSleep } from './model-retry.ts';
 
 export interface DemoModelOptions {
   /** Tokens per second (CHORUS_DEMO_TOKENS_PER_SECOND, default 40). 0 or Infinity: no delay. */
@@ -52,7 +53,7 @@ export class DemoModel implements ModelClient {
       if (this.intervalMs > 0) {
         // Paced against the start time, so timer jitter does not accumulate.
         const due = started + index * this.intervalMs - performance.now();
-        if (due > 0) await delay(due, request.signal);
+        if (due > 0) await abortableSleep(due, request.signal);
       } else if (index % 16 === 15) {
         await yieldToLoop(request.signal);
       }
@@ -118,20 +119,6 @@ function mulberry32(seed: number): () => number {
     t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
     return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
   };
-}
-
-function delay(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const onAbort = () => {
-      clearTimeout(timer);
-      reject(signal.reason as Error);
-    };
-    const timer = setTimeout(() => {
-      signal.removeEventListener('abort', onAbort);
-      resolve();
-    }, ms);
-    signal.addEventListener('abort', onAbort, { once: true });
-  });
 }
 
 function yieldToLoop(signal: AbortSignal): Promise<void> {

@@ -245,37 +245,11 @@ export class RunManager {
       if (this.active.has(threadId) || this.starting.has(threadId)) continue;
       const holder = await this.options.store.leaseHolder(threadId);
       if (holder !== null) continue;
+      // A run without its run-end (its instance died; tryRun recovers it first), or posts left
+      // queued by an instance that shut down between runs.
       const { events } = await this.options.store.currentRun(threadId);
-      if (events.length > 0) this.kickRecovery(threadId);
-      // Posts left queued by an instance that shut down between runs.
-      else if ((await this.options.store.queueLength(threadId)) > 0) this.kick(threadId);
+      if (events.length > 0 || (await this.options.store.queueLength(threadId)) > 0) this.kick(threadId);
     }
-  }
-
-  private kickRecovery(threadId: string): void {
-    const task = this.recoverThenRun(threadId)
-      .catch((error: unknown) => this.options.logger.error({ err: error, threadId }, 'run recovery failed'))
-      .finally(() => this.kicks.delete(task));
-    this.kicks.add(task);
-  }
-
-  private async recoverThenRun(threadId: string): Promise<void> {
-    const { store } = this.options;
-    if (this.starting.has(threadId) || this.active.has(threadId)) return;
-    this.starting.add(threadId);
-    let lease: LeaseHandle | null;
-    try {
-      lease = await store.acquireLease(threadId, this.options.instanceId, this.options.leaseMs);
-    } finally {
-      this.starting.delete(threadId);
-    }
-    if (!lease) return;
-    try {
-      await this.recoverInterruptedRun(threadId, lease);
-    } finally {
-      await store.releaseLease(lease);
-    }
-    if ((await store.queueLength(threadId)) > 0) this.kick(threadId);
   }
 
   private async execute(threadId: string, lease: LeaseHandle): Promise<void> {
