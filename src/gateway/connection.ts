@@ -5,6 +5,9 @@ import { nanoid } from 'nanoid';
 import type { WebSocket } from 'ws';
 import { decodeClientFrame, errorFrame } from '../protocol/codec.ts';
 import { CloseCode, ErrorCode, PROTOCOL_VERSION } from '../protocol/codes.ts';
+
+/** Requests a client may send after `hello` before `welcome` arrives (they wait for it). */
+const MAX_PENDING_FRAMES = 32;
 import type { ClientFrame, ServerFrame, ThreadEvent } from '../protocol/frames.ts';
 import type { LiveEnvelope } from '../store/store.ts';
 import { StoreError } from '../store/store.ts';
@@ -42,7 +45,9 @@ export class Connection implements ThreadViewer {
   readonly sessionId = nanoid(12);
   private readonly socket: WebSocket;
   private readonly context: GatewayContext;
-  private state: 'handshake' | 'ready' | 'closed' = 'handshake';
+  private state: 'handshake' | 'verifying' | 'ready' | 'closed' = 'handshake';
+  /** Requests that arrived while the hello's token was being verified; handled after `welcome`. */
+  private readonly pendingFrames: ClientFrame[] = [];
   private principal: Principal = openAccess;
   private user = 'anonymous';
   private readonly subscriptions = new Map<string, Subscription>();
@@ -191,6 +196,10 @@ export class Connection implements ThreadViewer {
   private async handle(frame: ClientFrame): Promise<void> {
     if (frame.type === 'hello') return this.onHello(frame);
     if (frame.type === 'ping') return this.send({ type: 'pong', ...(frame.requestId ? { requestId: frame.requestId } : {}) });
+    if (this.state === 'verifying' && this.pendingFrames.length < MAX_PENDING_FRAMES) {
+      this.pendingFrames.push(frame);
+      return;
+    }
     if (this.state !== 'ready') {
       this.send(errorFrame(ErrorCode.notReady, 'send hello first', frame.requestId));
       return;
@@ -226,6 +235,7 @@ export class Connection implements ThreadViewer {
       return;
     }
     clearTimeout(this.helloTimer);
+    this.state = 'verifying';
     const result = await this.context.auth.verify(frame.token);
     if (this.isClosed()) return;
     if (!result.ok) {
@@ -259,6 +269,9 @@ export class Connection implements ThreadViewer {
         historyPageLimit: config.historyPageLimit,
       },
     });
+    for (const pending of this.pendingFrames.splice(0)) {
+      this.handle(pending).catch((error: unknown) => this.replyWithError(pending, error));
+    }
   }
 
   private async onCreateThread(frame: Frame<'create-thread'>): Promise<void> {
@@ -306,7 +319,9 @@ export class Connection implements ThreadViewer {
         truncated = latest.truncated;
       }
       const run = await store.currentRun(threadId);
-      if (this.subscriptions.get(threadId) !== subscription) return; // unsubscribed meanwhile
+      if (this.subscriptions.get(threadId) !== subscription) {
+        throw new RequestError(ErrorCode.conflict, 'unsubscribed before the subscription took effect');
+      }
       const plan = planJoin(threadId, items, run);
       const cursor = items.at(-1)?.cursor ?? (recovered ? (frame.cursor ?? null) : null);
       this.send({
@@ -364,6 +379,8 @@ export class Connection implements ThreadViewer {
   }
 
   private async onUnsubscribe(frame: Frame<'unsubscribe'>): Promise<void> {
+    // Events held back for a post in flight are not sent after `unsubscribed`.
+    this.subscriptions.get(frame.threadId)?.held.splice(0);
     if (this.subscriptions.delete(frame.threadId)) {
       this.context.hub.remove(frame.threadId, this);
       this.context.metrics.subscriptions.dec();
@@ -377,7 +394,7 @@ export class Connection implements ThreadViewer {
     const subscription = this.subscriptions.get(frame.threadId);
     if (subscription) subscription.holds += 1;
     try {
-      const { item, duplicate } = await this.context.runs.post({
+      const { item, duplicate, queued } = await this.context.runs.post({
         threadId: frame.threadId,
         clientMessageId: frame.clientMessageId,
         text: frame.text,
@@ -390,9 +407,10 @@ export class Connection implements ThreadViewer {
         messageId: item.message.id,
         cursor: item.cursor,
         duplicate,
+        queued,
       });
     } finally {
-      if (subscription) this.release(frame.threadId, subscription);
+      if (subscription) this.release(subscription);
     }
   }
 
@@ -467,12 +485,10 @@ export class Connection implements ThreadViewer {
     }
   }
 
-  private release(threadId: string, subscription: Subscription): void {
+  private release(subscription: Subscription): void {
     subscription.holds -= 1;
     if (subscription.holds > 0) return;
-    const held = subscription.held.splice(0);
-    for (const frame of held) this.sendRaw(frame);
-    void threadId;
+    for (const frame of subscription.held.splice(0)) this.sendRaw(frame);
   }
 
   private requireAccess(threadId: string): void {

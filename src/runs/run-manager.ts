@@ -82,6 +82,9 @@ export class RunManager {
     if (!thread) throw new RequestError(ErrorCode.notFound, 'thread not found');
     const team = this.options.teams.get(thread.team);
     if (!team) throw new RequestError(ErrorCode.internal, "the thread's team is not available");
+    // A retry of a stored post is answered as such before any limit could refuse it.
+    const previous = await store.findByClientMessageId(input.threadId, input.clientMessageId);
+    if (previous) return { item: previous, duplicate: true, queued: false };
     if (this.draining) throw new RequestError(ErrorCode.unavailable, 'this instance is shutting down');
 
     const runActive = (await store.leaseHolder(input.threadId)) !== null;

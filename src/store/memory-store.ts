@@ -112,6 +112,10 @@ export class MemoryStore implements Store {
     return { item, duplicate: false };
   }
 
+  async findByClientMessageId(threadId: string, clientMessageId: string) {
+    return this.threads.get(threadId)?.byClientMessageId.get(clientMessageId) ?? null;
+  }
+
   async readAfter(threadId: string, cursor: string, limit: number) {
     const thread = this.requireThread(threadId);
     const offset = this.parseCursor(thread, cursor);

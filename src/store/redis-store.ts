@@ -109,6 +109,25 @@ return {0}
 `,
 );
 
+/**
+ * KEYS: meta, history, idempotency, idempotency-times. ARGV: clientMessageId, now ms, TTL ms.
+ * → {epoch, offset, fields} of the stored item, or {} when there is none (or it expired).
+ */
+const findByClientMessageIdScript = new LuaScript(
+  'find-by-client-message-id',
+  `
+local epoch = redis.call('HGET', KEYS[1], 'epoch')
+if not epoch then return {} end
+local offset = redis.call('HGET', KEYS[3], ARGV[1])
+if not offset then return {} end
+local at = redis.call('ZSCORE', KEYS[4], ARGV[1])
+if at and tonumber(at) < tonumber(ARGV[2]) - tonumber(ARGV[3]) then return {} end
+local entry = redis.call('XRANGE', KEYS[2], offset .. '-1', offset .. '-1')[1]
+if not entry then return {} end
+return {epoch, offset, entry[2]}
+`,
+);
+
 /** KEYS: meta, values. ARGV: name, value. Sets the value only while the thread exists. */
 const setThreadValueScript = new LuaScript(
   'set-thread-value',
@@ -512,6 +531,22 @@ export class RedisStore implements Store {
     return this.call('deleteThread', async () => {
       const keys = allThreadKeys(this.keys.thread(threadId));
       return asInteger(await deleteThreadScript.run(this.client, keys, [])) === 1;
+    });
+  }
+
+  async findByClientMessageId(threadId: string, clientMessageId: string) {
+    return this.call('findByClientMessageId', async () => {
+      const keys = this.keys.thread(threadId);
+      const reply = asArray(
+        await findByClientMessageIdScript.run(
+          this.client,
+          [keys.meta, keys.history, keys.idempotency, keys.idempotencyTimes],
+          [clientMessageId, Date.now(), this.idempotencyTtlMs],
+        ),
+      );
+      if (reply.length < 3) return null;
+      const message = this.decodeFields(threadId, pairs(asArray(reply[2])));
+      return message ? { cursor: `${asString(reply[0])}.${asInteger(reply[1])}`, message } : null;
     });
   }
 

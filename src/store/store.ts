@@ -82,6 +82,11 @@ export interface Store {
    */
   append(threadId: string, message: Message, options?: AppendOptions): Promise<{ item: StoredItem; duplicate: boolean }>;
   /**
+   * The stored item an idempotent append with this clientMessageId made (within the idempotency
+   * window), or null. Lets a retry be answered `duplicate` before any limit is checked.
+   */
+  findByClientMessageId(threadId: string, clientMessageId: string): Promise<StoredItem | null>;
+  /**
    * Every message after `cursor`, oldest first, at most `limit`. `recovered: false` when continuity
    * cannot be guaranteed (unknown or foreign-epoch cursor, history trimmed past it, more than
    * `limit` messages missed); then `items` is empty and the caller falls back to `readLatest`.

@@ -874,6 +874,16 @@ export function describeStoreContract(name: string, makeStore: StoreFactory) {
       });
     });
 
+    describe('finding a message by clientMessageId', () => {
+      it('finds what an idempotent append stored, and nothing for other ids or threads', async () => {
+        const { threadId } = await newThread();
+        const { item } = await store.append(threadId, message(1, { clientMessageId: 'c-find' }));
+        expect(await store.findByClientMessageId(threadId, 'c-find')).toEqual(item);
+        expect(await store.findByClientMessageId(threadId, 'c-other')).toBeNull();
+        expect(await store.findByClientMessageId('no-such-thread', 'c-find')).toBeNull();
+      });
+    });
+
     describe('thread values', () => {
       it('keeps named values with the thread, deletes them with it, and never creates a thread', async () => {
         const { threadId } = await newThread();

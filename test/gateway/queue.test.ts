@@ -25,8 +25,12 @@ describe('the run queue bound', () => {
     await subscribe(alice, threadId);
     const first = await post(alice, threadId, 'Start the run');
     const runStart = await alice.waitFor('run-start');
-    const second = await post(alice, threadId, 'Wait for the next run');
+    const secondId = uniqueId('second');
+    const second = await post(alice, threadId, 'Wait for the next run', secondId);
     expect(second.duplicate).toBe(false);
+    // A retry of the queued post is answered duplicate, not busy, although the queue is full.
+    const retriedSecond = await post(alice, threadId, 'Wait for the next run', secondId);
+    expect(retriedSecond).toMatchObject({ duplicate: true, messageId: second.messageId, cursor: second.cursor });
 
     const refusedId = uniqueId('refused');
     const refused = await alice.request(

@@ -1,0 +1,444 @@
+// Multi-instance helpers for the cluster stories: Chorus instances as separate processes on one
+// Redis (a unique key prefix each time, cleaned up after), viewers that follow a thread across
+// connections and instances, and bounded waits on conditions (HTTP polling, log lines).
+import type { ChildProcess } from 'node:child_process';
+import { expect } from 'vitest';
+import { cleanupPrefix, uniquePrefix } from '../support/redis.ts';
+import { spawnServer, type EnvOverrides, type LogLine, type SpawnedServer } from '../support/server.ts';
+import { connect, type Frame, type FrameOf, type TestClient } from '../support/ws-client.ts';
+import { readHistory, threadEvents, transcript, type ThreadEventFrame, type TranscriptEntry } from '../gateway/thread-frames.ts';
+
+export const LEASE_MS = 1500;
+
+/** Settings of every instance in these stories (each test adds its own). */
+const CLUSTER_DEFAULTS: EnvOverrides = {
+  CHORUS_LEASE_MS: String(LEASE_MS),
+  // Shutdown at the end of a test does not wait for running messages.
+  CHORUS_DRAIN_MS: '0',
+  CHORUS_DEMO_TOKENS_PER_SECOND: '200',
+  CHORUS_LOG_LEVEL: 'info',
+};
+
+/** Chorus processes still running, SIGKILLed if the test process exits first. */
+const children = new Set<ChildProcess>();
+process.once('exit', () => {
+  for (const child of children) child.kill('SIGKILL');
+});
+
+export interface Instance {
+  /** 'A', 'B', 'C' … */
+  name: string;
+  /** Its CHORUS_INSTANCE_ID (the owner written in a lease). */
+  instanceId: string;
+  server: SpawnedServer;
+  url: string;
+  wsUrl: string;
+}
+
+export interface ChorusClusterOptions {
+  redisUrl: string;
+  /** One instance per name. @default ['A', 'B'] */
+  names?: readonly string[];
+  env?: EnvOverrides;
+  /**
+   * Delete the keys of the prefix when stopping (on the shared Redis). A test-owned Redis is
+   * stopped by its test instead. @default true
+   */
+  cleanup?: boolean;
+}
+
+/** Several `node src/main.ts` processes sharing one Redis under a prefix of their own. */
+export class ChorusCluster {
+  readonly prefix: string;
+  readonly redisUrl: string;
+  readonly instances: Instance[];
+  private readonly clients = new Set<TestClient>();
+  private readonly cleanup: boolean;
+
+  private constructor(options: ChorusClusterOptions, prefix: string, instances: Instance[]) {
+    this.redisUrl = options.redisUrl;
+    this.prefix = prefix;
+    this.instances = instances;
+    this.cleanup = options.cleanup ?? true;
+  }
+
+  static async start(options: ChorusClusterOptions): Promise<ChorusCluster> {
+    const prefix = uniquePrefix('cluster');
+    const names = options.names ?? ['A', 'B'];
+    const started = await Promise.allSettled(
+      names.map(async (name): Promise<Instance> => {
+        const instanceId = `chorus-${name.toLowerCase()}-${prefix}`;
+        const server = await spawnServer({
+          ...CLUSTER_DEFAULTS,
+          ...options.env,
+          REDIS_URL: options.redisUrl,
+          CHORUS_REDIS_PREFIX: prefix,
+          CHORUS_INSTANCE_ID: instanceId,
+        });
+        children.add(server.process);
+        void server.exited.then(() => children.delete(server.process));
+        return { name, instanceId, server, url: server.url, wsUrl: server.wsUrl };
+      }),
+    );
+    const instances = started.flatMap((result) => (result.status === 'fulfilled' ? [result.value] : []));
+    const cluster = new ChorusCluster(options, prefix, instances);
+    const failure = started.find((result) => result.status === 'rejected');
+    if (failure) {
+      await cluster.stop();
+      throw failure.reason;
+    }
+    return cluster;
+  }
+
+  instance(name: string): Instance {
+    const found = this.instances.find((instance) => instance.name === name);
+    if (!found) throw new Error(`no instance ${name} (have ${this.instances.map((each) => each.name).join(', ')})`);
+    return found;
+  }
+
+  /** The instance with this instanceId (a lease owner). */
+  byInstanceId(instanceId: string): Instance {
+    const found = this.instances.find((instance) => instance.instanceId === instanceId);
+    if (!found) throw new Error(`no instance with id ${instanceId}`);
+    return found;
+  }
+
+  alive(): Instance[] {
+    return this.instances.filter((instance) => isRunning(instance.server));
+  }
+
+  /** Connects a client (handshake done) to `instance`; closed by `stop`. */
+  async connect(instance: Instance, user: string): Promise<TestClient> {
+    const client = await connect(instance.wsUrl, { hello: { user } });
+    this.track(client);
+    return client;
+  }
+
+  track(client: TestClient): void {
+    this.clients.add(client);
+  }
+
+  /** SIGKILLs the instance (no drain, no goodbye) and waits for the process to end. */
+  async kill(instance: Instance): Promise<void> {
+    instance.server.kill('SIGKILL');
+    await within(instance.server.exited, 5000, `instance ${instance.name} to exit after SIGKILL`);
+  }
+
+  /**
+   * The instance that started the thread's run `runId` (its "run started" log line), waiting for
+   * that line (bounded).
+   */
+  async runner(threadId: string, runId: string, timeoutMs = 5000): Promise<Instance> {
+    return poll(`the "run started" log line of run ${runId}`, timeoutMs, () =>
+      this.instances.find((instance) =>
+        instance.server.logs.some((line) => isRunStarted(line, threadId) && line.runId === runId),
+      ),
+    );
+  }
+
+  /** Clients, then instances (SIGTERM with CHORUS_DRAIN_MS=0, SIGKILL after 5 s), then the prefix's keys. */
+  async stop(): Promise<void> {
+    await Promise.all([...this.clients].map((client) => client.terminate()));
+    this.clients.clear();
+    await Promise.all(
+      this.instances.map(async (instance) => {
+        if (!isRunning(instance.server)) return;
+        instance.server.kill('SIGTERM');
+        const timer = setTimeout(() => instance.server.kill('SIGKILL'), 5000);
+        await instance.server.exited;
+        clearTimeout(timer);
+      }),
+    );
+    if (this.cleanup) await cleanupPrefix(this.redisUrl, this.prefix);
+  }
+
+  /** Log lines of every instance at warn level and above, for failure messages. */
+  problems(): string {
+    return this.instances
+      .flatMap((instance) =>
+        instance.server.logs
+          .filter((line) => (line.level ?? 0) >= 40 && !String(line.msg).startsWith('DEVELOPMENT MODE'))
+          .map((line) => `${instance.name}: ${line.msg ?? ''} ${JSON.stringify(line.err ?? '')}`),
+      )
+      .join('\n');
+  }
+}
+
+function isRunning(server: SpawnedServer): boolean {
+  return server.process.exitCode === null && server.process.signalCode === null;
+}
+
+function isRunStarted(line: LogLine, threadId: string): boolean {
+  return line.msg === 'run started' && line.threadId === threadId;
+}
+
+// --- bounded waits -----------------------------------------------------------------------------
+
+/** `promise`, or a failure naming `what` after `timeoutMs`. */
+export function within<T>(promise: Promise<T>, timeoutMs: number, what: string): Promise<T> {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`timed out after ${timeoutMs} ms waiting for ${what}`)), timeoutMs);
+    promise.then(
+      (value) => {
+        clearTimeout(timer);
+        resolve(value);
+      },
+      (error: unknown) => {
+        clearTimeout(timer);
+        reject(error instanceof Error ? error : new Error(String(error)));
+      },
+    );
+  });
+}
+
+/**
+ * Evaluates `check` every `intervalMs` until it gives a value (not undefined), failing after
+ * `timeoutMs` with `description` and the last error `check` threw, if any.
+ */
+export async function poll<T>(
+  description: string,
+  timeoutMs: number,
+  check: () => T | undefined | Promise<T | undefined>,
+  intervalMs = 25,
+): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let lastError: unknown;
+  for (;;) {
+    try {
+      const value = await check();
+      if (value !== undefined) return value;
+    } catch (error) {
+      lastError = error;
+    }
+    if (Date.now() >= deadline) {
+      const detail = lastError instanceof Error ? `; last error: ${lastError.message}` : '';
+      throw new Error(`timed out after ${timeoutMs} ms waiting for ${description}${detail}`);
+    }
+    await new Promise((resolve) => setTimeout(resolve, intervalMs));
+  }
+}
+
+/** The HTTP status of `GET url` (1 s bound), or 0 when the instance does not answer. */
+export async function httpStatus(url: string): Promise<number> {
+  try {
+    const response = await fetch(url, { signal: AbortSignal.timeout(1000) });
+    await response.arrayBuffer();
+    return response.status;
+  } catch (error) {
+    if (error instanceof Error) return 0;
+    throw error;
+  }
+}
+
+/** Polls `/readyz` until it answers `status` (bounded). */
+export async function waitForReadiness(instance: Instance, status: 200 | 503, timeoutMs: number): Promise<void> {
+  await poll(`/readyz of ${instance.name} to answer ${status}`, timeoutMs, async () =>
+    (await httpStatus(`${instance.url}/readyz`)) === status ? true : undefined,
+  );
+}
+
+// --- viewers across connections -----------------------------------------------------------------
+
+/** A close code after which a client reconnects and resumes (protocol.md's close-code table). */
+export function reconnectAdvised(code: number): boolean {
+  return code === 1001 || code === 1006 || code === 1011 || (code >= 4000 && code < 4500);
+}
+
+export interface ViewerSegment {
+  instance: Instance;
+  client: TestClient;
+  subscribed: FrameOf<'subscribed'>;
+}
+
+/**
+ * One person watching a thread through successive connections (to any instance): each resumes
+ * with the last cursor seen. `transcript()` is the stored messages as this person saw them across
+ * connections — restarted from the backlog when a resume said `recovered: false`.
+ */
+export class Viewer {
+  readonly segments: ViewerSegment[] = [];
+  /** Close codes of connections the server (or a dead instance) closed. */
+  readonly closes: number[] = [];
+  private readonly cluster: ChorusCluster;
+  private readonly name: string;
+  private readonly threadId: string;
+  private autoResume: (() => Instance) | null = null;
+  private resuming: Promise<void> | null = null;
+  private resumeError: unknown = null;
+  private dropping = false;
+
+  constructor(cluster: ChorusCluster, name: string, threadId: string) {
+    this.cluster = cluster;
+    this.name = name;
+    this.threadId = threadId;
+  }
+
+  get client(): TestClient {
+    const segment = this.segments.at(-1);
+    if (!segment) throw new Error(`${this.name} never subscribed`);
+    return segment.client;
+  }
+
+  get instance(): Instance {
+    const segment = this.segments.at(-1);
+    if (!segment) throw new Error(`${this.name} never subscribed`);
+    return segment.instance;
+  }
+
+  /** The cursor of the last stored message seen (undefined before any). */
+  get cursor(): string | undefined {
+    return this.transcript().at(-1)?.cursor;
+  }
+
+  /**
+   * Connects to `instance` and subscribes (with the last cursor when there is one). A store
+   * outage (`unavailable`) or an instance that is not ready is waited out, up to `timeoutMs`.
+   */
+  async open(instance: Instance, timeoutMs = 10_000): Promise<FrameOf<'subscribed'>> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const cursor = this.cursor;
+      const client = await connect(instance.wsUrl, { hello: { user: this.name } });
+      this.cluster.track(client);
+      const answer = await client.request({ type: 'subscribe', threadId: this.threadId, ...(cursor ? { cursor } : {}) });
+      if (answer.type === 'subscribed') {
+        this.segments.push({ instance, client, subscribed: answer });
+        void client.closed.then((info) => this.clientOnClose(client, info.code));
+        return answer;
+      }
+      await client.close();
+      if (answer.type !== 'error' || answer.code !== 'unavailable' || Date.now() >= deadline) {
+        throw new Error(`${this.name} could not subscribe on ${instance.name}: ${JSON.stringify(answer)}`);
+      }
+      expect(answer.retryable).toBe(true);
+      await waitForReadiness(instance, 200, Math.max(0, deadline - Date.now()));
+    }
+  }
+
+  /** Drops the connection (no closing handshake, as a network failure), without resuming. */
+  async drop(): Promise<void> {
+    this.dropping = true;
+    try {
+      await this.client.terminate();
+    } finally {
+      this.dropping = false;
+    }
+  }
+
+  /**
+   * From now on, a connection closed by the server or lost with its instance is resumed at once
+   * on `pick()` (waiting out outages).
+   */
+  resumeAutomatically(pick: () => Instance): void {
+    this.autoResume = pick;
+  }
+
+  stopResuming(): void {
+    this.autoResume = null;
+  }
+
+  /** Resolves when no automatic resume is under way; fails when one failed. */
+  async settled(): Promise<void> {
+    while (this.resuming) await this.resuming;
+    if (this.resumeError) throw this.resumeError;
+  }
+
+  /** Every thread event received, over every connection. */
+  events(): ThreadEventFrame[] {
+    return this.segments.flatMap((segment) => threadEvents(this.framesOf(segment), this.threadId));
+  }
+
+  /** The stored messages as seen, in order, across connections. */
+  transcript(): TranscriptEntry[] {
+    let entries: TranscriptEntry[] = [];
+    for (const segment of this.segments) {
+      if (!segment.subscribed.recovered) entries = [];
+      entries = entries.concat(transcript(this.framesOf(segment), this.threadId));
+    }
+    return entries;
+  }
+
+  /** Waits until the transcript holds a message with this cursor (any connection, bounded). */
+  async waitForCursor(cursor: string, timeoutMs: number): Promise<void> {
+    await poll(`${this.name} to see the message at ${cursor}`, timeoutMs, () => {
+      if (this.resumeError) throw this.resumeError;
+      return this.transcript().some((entry) => entry.cursor === cursor) ? true : undefined;
+    });
+  }
+
+  /** Frames of a segment from its `subscribed` on. */
+  private framesOf(segment: ViewerSegment): Frame[] {
+    const frames = segment.client.frames;
+    return frames.slice(frames.indexOf(segment.subscribed));
+  }
+
+  private clientOnClose(client: TestClient, code: number): void {
+    if (this.dropping || client !== this.segments.at(-1)?.client) return;
+    this.closes.push(code);
+    const pick = this.autoResume;
+    if (!pick || !reconnectAdvised(code)) return;
+    const resuming = this.resumeOnSomeInstance(pick)
+      .catch((error: unknown) => {
+        this.resumeError = error;
+      })
+      .finally(() => {
+        if (this.resuming === resuming) this.resuming = null;
+      });
+    this.resuming = resuming;
+  }
+
+  private async resumeOnSomeInstance(pick: () => Instance): Promise<void> {
+    const deadline = Date.now() + 20_000;
+    for (;;) {
+      const instance = pick();
+      try {
+        await this.open(instance, Math.max(1000, deadline - Date.now()));
+        return;
+      } catch (error) {
+        if (Date.now() >= deadline) throw error;
+        // The picked instance died meanwhile (connection refused): pick again once it is known dead.
+        if (isRunning(instance.server)) throw error;
+      }
+    }
+  }
+}
+
+/** The thread's stored history as an instance serves it (`history` pages). */
+export async function storedHistory(cluster: ChorusCluster, instance: Instance, threadId: string): Promise<TranscriptEntry[]> {
+  const client = await cluster.connect(instance, 'auditor');
+  try {
+    return await readHistory(client, threadId);
+  } finally {
+    await client.close();
+  }
+}
+
+/**
+ * Run boundaries as seen in `events`: every run-start is followed by its run-end before the next
+ * run-start (one run per thread, cluster-wide). Returns the run ids in order.
+ */
+export function expectRunsInSequence(events: readonly ThreadEventFrame[], who: string): string[] {
+  const runs: string[] = [];
+  let open: string | null = null;
+  for (const event of events) {
+    if (event.type === 'run-start') {
+      expect(open, `${who}: run-start of ${event.runId} while run ${open} had not ended`).toBeNull();
+      open = event.runId;
+      runs.push(event.runId);
+    } else if (event.type === 'run-end') {
+      expect(event.runId, `${who}: run-end of a run that is not the open one`).toBe(open);
+      open = null;
+    }
+  }
+  return runs;
+}
+
+/** Asserts that a viewer's transcript is the stored history: nothing lost, doubled or reordered. */
+export function expectTranscriptEqualsHistory(who: string, seen: readonly TranscriptEntry[], history: readonly TranscriptEntry[]): void {
+  const ids = seen.map((entry) => entry.id);
+  const doubled = ids.filter((id, index) => ids.indexOf(id) !== index);
+  expect(doubled, `${who}: messages received twice`).toEqual([]);
+  const missing = history.filter((entry) => !ids.includes(entry.id)).map((entry) => entry.id);
+  expect(missing, `${who}: stored messages never received`).toEqual([]);
+  expect(seen, `${who}: transcript vs history`).toEqual(history);
+}
