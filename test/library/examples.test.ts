@@ -132,6 +132,16 @@ describe('examples against an OpenAI-compatible server (the fake)', () => {
   });
 });
 
+describe('README.md', () => {
+  it('shows the seed examples as they are', async () => {
+    const readme = await readFile(new URL('../../README.md', import.meta.url), 'utf8');
+    for (const name of ['chat-completion-streaming.ts', 'group-chat-approval.ts']) {
+      const source = await readFile(new URL(`../../examples/${name}`, import.meta.url), 'utf8');
+      expect(readme, name).toContain(source.trim());
+    }
+  });
+});
+
 describe('docs/library.md', () => {
   it('shows the examples as they are', async () => {
     const docs = await readFile(new URL('../../docs/library.md', import.meta.url), 'utf8');
