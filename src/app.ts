@@ -63,6 +63,7 @@ export async function createApp(options: AppOptions): Promise<App> {
     instanceId,
     leaseMs: config.leaseMs,
     queueMax: config.queueMax,
+    deltaWindowMs: config.deltaWindowMs,
     logger,
     metrics,
   });

@@ -38,6 +38,7 @@ export const configSchema = z.object({
   CHORUS_QUEUE_MAX: integer(8, 0, 1000),
   CHORUS_MAX_ITERATIONS: integer(6, 1, 100),
   CHORUS_MODEL_CONCURRENCY: integer(64, 1, 100_000),
+  CHORUS_DELTA_WINDOW_MS: integer(8, 0, 1000),
   CHORUS_POST_RATE: z.coerce.number().min(0).default(5),
   CHORUS_POST_BURST: integer(10, 1),
   CHORUS_INSTANCE_ID: z.string().optional(),
@@ -73,6 +74,8 @@ export interface Config {
   /** Posts waiting for the next run per thread; beyond it a post gets `busy`. */
   queueMax: number;
   maxIterations: number;
+  /** Text deltas within this window of the last published one leave as one frame (0: never merge). */
+  deltaWindowMs: number;
   /** Model streams at once on this instance; further turns wait (chorus_model_streams_waiting). */
   modelConcurrency: number;
   /** Posts per second per connection (token bucket), and the bucket size. */
@@ -119,6 +122,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     queueMax: value.CHORUS_QUEUE_MAX,
     maxIterations: value.CHORUS_MAX_ITERATIONS,
     modelConcurrency: value.CHORUS_MODEL_CONCURRENCY,
+    deltaWindowMs: value.CHORUS_DELTA_WINDOW_MS,
     postRate: value.CHORUS_POST_RATE,
     postBurst: value.CHORUS_POST_BURST,
     instanceId: value.CHORUS_INSTANCE_ID,

@@ -6,6 +6,7 @@ import type { Message } from '../protocol/frames.ts';
 import { ErrorCode, MessageStatus, RunEndReason } from '../protocol/codes.ts';
 import { RunAbort } from '../agents/group-chat.ts';
 import { foldCurrentRun } from './current-run.ts';
+import { DeltaCoalescer } from './delta-coalescer.ts';
 import { StoreError, type LeaseHandle, type Store, type StoredItem } from '../store/store.ts';
 import type { TeamRegistry } from '../teams/team.ts';
 import type { Logger } from '../log.ts';
@@ -29,6 +30,8 @@ export interface RunManagerOptions {
   queueMax: number;
   /** How many stored messages a run gives the agents as context. */
   contextMessages?: number;
+  /** Text deltas arriving within this window of the last published one are merged (0: never). */
+  deltaWindowMs?: number;
   logger: Logger;
   metrics: Metrics;
 }
@@ -47,7 +50,7 @@ export interface PostInput {
 }
 
 export class RunManager {
-  private readonly options: Required<Omit<RunManagerOptions, 'contextMessages'>> & { contextMessages: number };
+  private readonly options: Required<RunManagerOptions>;
   private readonly active = new Map<string, ActiveRun>();
   private readonly starting = new Set<string>();
   private readonly kicks = new Set<Promise<void>>();
@@ -55,7 +58,7 @@ export class RunManager {
   private readonly offSignal: () => void;
 
   constructor(options: RunManagerOptions) {
-    this.options = { contextMessages: 200, ...options };
+    this.options = { contextMessages: 200, deltaWindowMs: 0, ...options };
     this.offSignal = options.store.onSignal((signal) => {
       const run = this.active.get(signal.threadId);
       if (!run) return;
@@ -274,6 +277,7 @@ export class RunManager {
       );
     }, Math.max(100, Math.floor(this.options.leaseMs / 3)));
     const log = logger.child({ threadId, runId });
+    let deltas: DeltaCoalescer | null = null;
     try {
       const thread = await store.getThread(threadId);
       const team = thread ? this.options.teams.get(thread.team) : undefined;
@@ -282,7 +286,6 @@ export class RunManager {
       await store.publish(threadId, { type: 'run-start', threadId, runId, team: team.name });
       log.info('run started');
       const chat = team.createGroupChat();
-      let seq = 0;
       for await (const event of chat.run({
         history: items.map((item) => item.message),
         signal: controller.signal,
@@ -291,8 +294,14 @@ export class RunManager {
       })) {
         if (isDeleted(controller.signal)) return;
         switch (event.type) {
-          case 'message-start':
-            seq = 0;
+          case 'message-start': {
+            let seq = 0;
+            const messageId = event.messageId;
+            deltas?.discard();
+            deltas = new DeltaCoalescer((delta) => {
+              seq += 1;
+              return store.publish(threadId, { type: 'message-delta', threadId, messageId, seq, ...delta });
+            }, this.options.deltaWindowMs);
             await store.publish(threadId, {
               type: 'message-start',
               threadId,
@@ -302,17 +311,13 @@ export class RunManager {
               createdAt: event.createdAt,
             });
             break;
+          }
           case 'message-delta':
-            seq += 1;
-            await store.publish(threadId, {
-              type: 'message-delta',
-              threadId,
-              messageId: event.messageId,
-              seq,
-              ...event.delta,
-            });
+            await deltas?.push(event.delta);
             break;
           case 'message-end':
+            await deltas?.drain();
+            deltas = null;
             await store.appendAndPublish(threadId, event.message, 'message-end', { fence: lease });
             metrics.messages.inc({ role: 'assistant', status: event.message.status });
             if (event.message.usage) metrics.tokens.inc(event.message.usage.outputTokens);
@@ -339,6 +344,7 @@ export class RunManager {
         );
       }
     } finally {
+      deltas?.discard();
       clearInterval(renew);
       this.active.delete(threadId);
       metrics.runsActive.dec();
