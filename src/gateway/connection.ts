@@ -31,6 +31,8 @@ const CLOSE_GRACE_MS = 1000;
 const SLOW_CONSUMER_CLOSE_GRACE_MS = 5000;
 
 interface Subscription {
+  /** `<epoch>.`: every cursor of the thread's history as subscribed starts with it. */
+  epochPrefix: string | null;
   /** While joining, live envelopes wait here; null once live. */
   buffer: LiveEnvelope[] | null;
   /** Bytes waiting in `buffer`; past maxBufferedBytes the joiner is a slow consumer. */
@@ -86,6 +88,7 @@ export class Connection implements ThreadViewer {
       }
       return;
     }
+    if (this.fromAnotherEpoch(threadId, subscription, envelope)) return;
     if (subscription.plan) {
       const verdict = subscription.plan.accept(envelope);
       if (verdict === 'drop') return;
@@ -298,13 +301,14 @@ export class Connection implements ThreadViewer {
     }
     const started = performance.now();
     const { store, hub, config } = this.context;
-    const subscription: Subscription = { buffer: [], bufferBytes: 0, plan: null, holds: 0, held: [] };
+    const subscription: Subscription = { epochPrefix: null, buffer: [], bufferBytes: 0, plan: null, holds: 0, held: [] };
     this.subscriptions.set(threadId, subscription);
     this.context.metrics.subscriptions.inc();
     try {
       await hub.add(threadId, this);
       const thread = await store.getThread(threadId);
       if (!thread) throw new RequestError(ErrorCode.notFound, 'thread not found');
+      subscription.epochPrefix = `${thread.epoch}.`;
       let recovered = false;
       let items: Awaited<ReturnType<typeof store.readAfter>>['items'] = [];
       let truncated = false;
@@ -359,6 +363,7 @@ export class Connection implements ThreadViewer {
       subscription.buffer = null;
       subscription.plan = plan;
       for (const envelope of buffered) {
+        if (this.fromAnotherEpoch(threadId, subscription, envelope)) break;
         if (!subscription.plan) this.deliverLive(threadId, subscription, envelope, Buffer.from(envelope.frame));
         else {
           const verdict = subscription.plan.accept(envelope);
@@ -468,6 +473,22 @@ export class Connection implements ThreadViewer {
   private noteBuffered(): void {
     const buffered = this.socket.bufferedAmount;
     if (buffered > this.sendBufferPeak) this.sendBufferPeak = buffered;
+  }
+
+  /**
+   * A stored message of another epoch means the history this viewer follows is gone (the store lost
+   * the thread, which was then created again): it is told the thread was deleted, and resubscribing
+   * gives `recovered: false` — never a silent continuation into the new history.
+   */
+  private fromAnotherEpoch(threadId: string, subscription: Subscription, envelope: LiveEnvelope): boolean {
+    const { event } = envelope;
+    if (event.type !== 'message' && event.type !== 'message-end') return false;
+    if (subscription.epochPrefix === null || event.cursor.startsWith(subscription.epochPrefix)) return false;
+    this.subscriptions.delete(threadId);
+    this.context.hub.remove(threadId, this);
+    this.context.metrics.subscriptions.dec();
+    this.send({ type: 'thread-deleted', threadId });
+    return true;
   }
 
   private isClosed(): boolean {
