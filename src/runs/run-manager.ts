@@ -5,7 +5,7 @@ import { nanoid } from 'nanoid';
 import type { Message } from '../protocol/frames.ts';
 import { ErrorCode, MessageStatus, RunEndReason } from '../protocol/codes.ts';
 import { RunAbort } from '../agents/group-chat.ts';
-import { foldCurrentRun } from './current-run.ts';
+import { foldCurrentRun, type InFlightMessage } from './current-run.ts';
 import { DeltaCoalescer } from './delta-coalescer.ts';
 import { StoreError, type LeaseHandle, type Store, type StoredItem } from '../store/store.ts';
 import type { TeamRegistry } from '../teams/team.ts';
@@ -223,17 +223,7 @@ export class RunManager {
     if (!runStart) return;
     logger.warn({ threadId, runId: runStart.runId }, 'recovering a run whose instance stopped');
     if (inFlight) {
-      const parts = inFlight.content.snapshotParts();
-      const message: Message = {
-        id: inFlight.start.messageId,
-        role: 'assistant',
-        author: inFlight.start.agent,
-        text: inFlight.content.text,
-        status: MessageStatus.interrupted,
-        createdAt: inFlight.start.createdAt ?? new Date().toISOString(),
-        runId: runStart.runId,
-        ...(parts.length > 0 ? { parts } : {}),
-      };
+      const message = messageCutShort(runStart.runId, inFlight, MessageStatus.interrupted);
       await store.appendAndPublish(threadId, message, 'message-end', { fence: lease });
       metrics.messages.inc({ role: 'assistant', status: MessageStatus.interrupted });
     }
@@ -337,9 +327,14 @@ export class RunManager {
     } catch (error) {
       if (error instanceof StoreError && (error.code === 'lease-lost' || error.code === 'not-found')) {
         log.warn({ code: error.code }, 'run stopped: it can no longer write to the thread');
+        if (error.code === 'not-found') {
+          await this.announceLostThread(threadId).catch((announceError: unknown) =>
+            log.warn({ err: announceError }, 'could not tell viewers that the thread is gone'),
+          );
+        }
       } else {
         log.error({ err: error }, 'run crashed');
-        await this.endAfterCrash(threadId, runId).catch((endError: unknown) =>
+        await this.endAfterCrash(threadId, runId, lease).catch((endError: unknown) =>
           log.error({ err: endError }, 'could not end the crashed run'),
         );
       }
@@ -371,10 +366,51 @@ export class RunManager {
     this.options.logger.info({ threadId, runId, reason, detail, explanation }, 'run ended');
   }
 
-  /** Best effort after an unexpected error: tell viewers the run ended. */
-  private async endAfterCrash(threadId: string, runId: string): Promise<void> {
+  /**
+   * The thread vanished under a run without a delete-thread (Redis lost its data: FLUSHALL, a restart
+   * without persistence, eviction). Nobody else will end the run its viewers are watching: tell them
+   * the thread is gone, as a delete would, so that none waits for the rest of the run.
+   */
+  private async announceLostThread(threadId: string): Promise<void> {
+    if (await this.options.store.getThread(threadId)) return;
+    await this.options.store.publish(threadId, { type: 'thread-deleted', threadId });
+    this.options.logger.warn({ threadId }, 'thread lost from the store mid-run: told its viewers it is gone');
+  }
+
+  /**
+   * Best effort after an unexpected error (a store command that failed or timed out while the
+   * store still answers): the message in flight is stored `failed` with the text streamed so far,
+   * as its viewers saw it, then the run ends. When the store does not answer, this fails too, and
+   * the run is recovered as interrupted once its lease expires (`sweep`).
+   */
+  private async endAfterCrash(threadId: string, runId: string, lease: LeaseHandle): Promise<void> {
+    const { store, metrics } = this.options;
+    const { runStart, inFlight } = foldCurrentRun((await store.currentRun(threadId)).events);
+    if (runStart?.runId === runId && inFlight) {
+      const message: Message = {
+        ...messageCutShort(runId, inFlight, MessageStatus.failed),
+        error: { code: 'internal', message: 'the run stopped on an internal error' },
+      };
+      await store.appendAndPublish(threadId, message, 'message-end', { fence: lease });
+      metrics.messages.inc({ role: 'assistant', status: MessageStatus.failed });
+    }
     await this.publishRunEnd(threadId, runId, RunEndReason.failed, 'internal');
   }
+}
+
+/** The stored form of a message whose stream was cut short: the text and parts streamed so far. */
+function messageCutShort(runId: string, inFlight: InFlightMessage, status: MessageStatus): Message {
+  const parts = inFlight.content.snapshotParts();
+  return {
+    id: inFlight.start.messageId,
+    role: 'assistant',
+    author: inFlight.start.agent,
+    text: inFlight.content.text,
+    status,
+    createdAt: inFlight.start.createdAt ?? new Date().toISOString(),
+    runId,
+    ...(parts.length > 0 ? { parts } : {}),
+  };
 }
 
 function isDeleted(signal: AbortSignal): boolean {

@@ -6,9 +6,21 @@ import { expect } from 'vitest';
 import { cleanupPrefix, uniquePrefix } from '../support/redis.ts';
 import { spawnServer, type EnvOverrides, type LogLine, type SpawnedServer } from '../support/server.ts';
 import { connect, type Frame, type FrameOf, type TestClient } from '../support/ws-client.ts';
-import { readHistory, threadEvents, transcript, type ThreadEventFrame, type TranscriptEntry } from '../gateway/thread-frames.ts';
+import {
+  readHistory,
+  threadEvents,
+  transcript,
+  type ThreadEventFrame,
+  type TranscriptEntry,
+} from '../gateway/thread-frames.ts';
 
 export const LEASE_MS = 1500;
+/** 50 tokens/s: a message streams for 0.8–1.6 s, so a drop, a kill or an outage lands mid-message even on a loaded machine. */
+export const SLOW_TOKENS = '50';
+/** Bound for one instance to start (module loading is CPU-bound and slow on a loaded machine). */
+const SPAWN_TIMEOUT_MS = 30_000;
+/** Per-test bound of the stories that spawn instances. */
+export const STORY_TIMEOUT_MS = 60_000;
 
 /** Settings of every instance in these stories (each test adds its own). */
 const CLUSTER_DEFAULTS: EnvOverrides = {
@@ -28,7 +40,7 @@ process.once('exit', () => {
 export interface Instance {
   /** 'A', 'B', 'C' … */
   name: string;
-  /** Its CHORUS_INSTANCE_ID (the owner written in a lease). */
+  /** Its CHORUS_INSTANCE_ID (the owner written in a lease, `welcome.instanceId`). */
   instanceId: string;
   server: SpawnedServer;
   url: string;
@@ -68,13 +80,16 @@ export class ChorusCluster {
     const started = await Promise.allSettled(
       names.map(async (name): Promise<Instance> => {
         const instanceId = `chorus-${name.toLowerCase()}-${prefix}`;
-        const server = await spawnServer({
-          ...CLUSTER_DEFAULTS,
-          ...options.env,
-          REDIS_URL: options.redisUrl,
-          CHORUS_REDIS_PREFIX: prefix,
-          CHORUS_INSTANCE_ID: instanceId,
-        });
+        const server = await spawnServer(
+          {
+            ...CLUSTER_DEFAULTS,
+            ...options.env,
+            REDIS_URL: options.redisUrl,
+            CHORUS_REDIS_PREFIX: prefix,
+            CHORUS_INSTANCE_ID: instanceId,
+          },
+          SPAWN_TIMEOUT_MS,
+        );
         children.add(server.process);
         void server.exited.then(() => children.delete(server.process));
         return { name, instanceId, server, url: server.url, wsUrl: server.wsUrl };
@@ -90,19 +105,7 @@ export class ChorusCluster {
     return cluster;
   }
 
-  instance(name: string): Instance {
-    const found = this.instances.find((instance) => instance.name === name);
-    if (!found) throw new Error(`no instance ${name} (have ${this.instances.map((each) => each.name).join(', ')})`);
-    return found;
-  }
-
-  /** The instance with this instanceId (a lease owner). */
-  byInstanceId(instanceId: string): Instance {
-    const found = this.instances.find((instance) => instance.instanceId === instanceId);
-    if (!found) throw new Error(`no instance with id ${instanceId}`);
-    return found;
-  }
-
+  /** The instances whose process still runs. */
   alive(): Instance[] {
     return this.instances.filter((instance) => isRunning(instance.server));
   }
@@ -114,6 +117,7 @@ export class ChorusCluster {
     return client;
   }
 
+  /** Closes `client` with the cluster. */
   track(client: TestClient): void {
     this.clients.add(client);
   }
@@ -164,6 +168,17 @@ export class ChorusCluster {
   }
 }
 
+/** A small seeded PRNG (mulberry32), so that a failing chaos run can be replayed with its seed. */
+export function seededRandom(seed: number): () => number {
+  let state = seed >>> 0;
+  return () => {
+    state = (state + 0x6d2b79f5) | 0;
+    let value = Math.imul(state ^ (state >>> 15), 1 | state);
+    value = (value + Math.imul(value ^ (value >>> 7), 61 | value)) ^ value;
+    return ((value ^ (value >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
 function isRunning(server: SpawnedServer): boolean {
   return server.process.exitCode === null && server.process.signalCode === null;
 }
@@ -175,9 +190,12 @@ function isRunStarted(line: LogLine, threadId: string): boolean {
 // --- bounded waits -----------------------------------------------------------------------------
 
 /** `promise`, or a failure naming `what` after `timeoutMs`. */
-export function within<T>(promise: Promise<T>, timeoutMs: number, what: string): Promise<T> {
+function within<T>(promise: Promise<T>, timeoutMs: number, what: string): Promise<T> {
   return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`timed out after ${timeoutMs} ms waiting for ${what}`)), timeoutMs);
+    const timer = setTimeout(
+      () => reject(new Error(`timed out after ${timeoutMs} ms waiting for ${what}`)),
+      timeoutMs,
+    );
     promise.then(
       (value) => {
         clearTimeout(timer);
@@ -193,7 +211,7 @@ export function within<T>(promise: Promise<T>, timeoutMs: number, what: string):
 
 /**
  * Evaluates `check` every `intervalMs` until it gives a value (not undefined), failing after
- * `timeoutMs` with `description` and the last error `check` threw, if any.
+ * `timeoutMs` with `description` (or as soon as `check` throws).
  */
 export async function poll<T>(
   description: string,
@@ -202,18 +220,10 @@ export async function poll<T>(
   intervalMs = 25,
 ): Promise<T> {
   const deadline = Date.now() + timeoutMs;
-  let lastError: unknown;
   for (;;) {
-    try {
-      const value = await check();
-      if (value !== undefined) return value;
-    } catch (error) {
-      lastError = error;
-    }
-    if (Date.now() >= deadline) {
-      const detail = lastError instanceof Error ? `; last error: ${lastError.message}` : '';
-      throw new Error(`timed out after ${timeoutMs} ms waiting for ${description}${detail}`);
-    }
+    const value = await check();
+    if (value !== undefined) return value;
+    if (Date.now() >= deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${description}`);
     await new Promise((resolve) => setTimeout(resolve, intervalMs));
   }
 }
@@ -231,7 +241,11 @@ export async function httpStatus(url: string): Promise<number> {
 }
 
 /** Polls `/readyz` until it answers `status` (bounded). */
-export async function waitForReadiness(instance: Instance, status: 200 | 503, timeoutMs: number): Promise<void> {
+export async function waitForReadiness(
+  instance: Instance,
+  status: 200 | 503,
+  timeoutMs: number,
+): Promise<void> {
   await poll(`/readyz of ${instance.name} to answer ${status}`, timeoutMs, async () =>
     (await httpStatus(`${instance.url}/readyz`)) === status ? true : undefined,
   );
@@ -259,8 +273,8 @@ export class Viewer {
   readonly segments: ViewerSegment[] = [];
   /** Close codes of connections the server (or a dead instance) closed. */
   readonly closes: number[] = [];
+  readonly name: string;
   private readonly cluster: ChorusCluster;
-  private readonly name: string;
   private readonly threadId: string;
   private autoResume: (() => Instance) | null = null;
   private resuming: Promise<void> | null = null;
@@ -279,12 +293,6 @@ export class Viewer {
     return segment.client;
   }
 
-  get instance(): Instance {
-    const segment = this.segments.at(-1);
-    if (!segment) throw new Error(`${this.name} never subscribed`);
-    return segment.instance;
-  }
-
   /** The cursor of the last stored message seen (undefined before any). */
   get cursor(): string | undefined {
     return this.transcript().at(-1)?.cursor;
@@ -300,7 +308,11 @@ export class Viewer {
       const cursor = this.cursor;
       const client = await connect(instance.wsUrl, { hello: { user: this.name } });
       this.cluster.track(client);
-      const answer = await client.request({ type: 'subscribe', threadId: this.threadId, ...(cursor ? { cursor } : {}) });
+      const answer = await client.request({
+        type: 'subscribe',
+        threadId: this.threadId,
+        ...(cursor ? { cursor } : {}),
+      });
       if (answer.type === 'subscribed') {
         this.segments.push({ instance, client, subscribed: answer });
         void client.closed.then((info) => this.clientOnClose(client, info.code));
@@ -317,12 +329,20 @@ export class Viewer {
 
   /** Drops the connection (no closing handshake, as a network failure), without resuming. */
   async drop(): Promise<void> {
+    // After a resume under way, so that the two never race; no I/O runs between the two lines.
+    await this.settled();
     this.dropping = true;
     try {
       await this.client.terminate();
     } finally {
       this.dropping = false;
     }
+  }
+
+  /** Drops the connection, then resumes with the last cursor on `pick()`. */
+  async dropAndResume(pick: () => Instance): Promise<FrameOf<'subscribed'>> {
+    await this.drop();
+    return this.openOnSomeInstance(pick);
   }
 
   /**
@@ -333,10 +353,6 @@ export class Viewer {
     this.autoResume = pick;
   }
 
-  stopResuming(): void {
-    this.autoResume = null;
-  }
-
   /** Resolves when no automatic resume is under way; fails when one failed. */
   async settled(): Promise<void> {
     while (this.resuming) await this.resuming;
@@ -345,7 +361,12 @@ export class Viewer {
 
   /** Every thread event received, over every connection. */
   events(): ThreadEventFrame[] {
-    return this.segments.flatMap((segment) => threadEvents(this.framesOf(segment), this.threadId));
+    return this.segmentEvents().flat();
+  }
+
+  /** The thread events received on each connection (a resume starts with the current run's start again). */
+  segmentEvents(): ThreadEventFrame[][] {
+    return this.segments.map((segment) => threadEvents(this.framesOf(segment), this.threadId));
   }
 
   /** The stored messages as seen, in order, across connections. */
@@ -366,6 +387,30 @@ export class Viewer {
     });
   }
 
+  /** The first thread event (over every connection) of `type` that matches `predicate` (bounded). */
+  async waitForEvent<T extends ThreadEventFrame['type']>(
+    type: T,
+    predicate: (event: Extract<ThreadEventFrame, { type: T }>) => boolean,
+    timeoutMs: number,
+    description: string = type,
+  ): Promise<Extract<ThreadEventFrame, { type: T }>> {
+    return poll(`${this.name} to receive ${description}`, timeoutMs, () => {
+      if (this.resumeError) throw this.resumeError;
+      return this.events().find(
+        (event): event is Extract<ThreadEventFrame, { type: T }> =>
+          event.type === type && predicate(event as Extract<ThreadEventFrame, { type: T }>),
+      );
+    });
+  }
+
+  /** The stored message `messageId` once this viewer has it (live, or in a resume's backlog; bounded). */
+  async waitForMessage(messageId: string, timeoutMs: number): Promise<TranscriptEntry> {
+    return poll(`${this.name} to receive message ${messageId}`, timeoutMs, () => {
+      if (this.resumeError) throw this.resumeError;
+      return this.transcript().find((entry) => entry.id === messageId);
+    });
+  }
+
   /** Frames of a segment from its `subscribed` on. */
   private framesOf(segment: ViewerSegment): Frame[] {
     const frames = segment.client.frames;
@@ -377,7 +422,8 @@ export class Viewer {
     this.closes.push(code);
     const pick = this.autoResume;
     if (!pick || !reconnectAdvised(code)) return;
-    const resuming = this.resumeOnSomeInstance(pick)
+    const resuming = this.openOnSomeInstance(pick)
+      .then(() => undefined)
       .catch((error: unknown) => {
         this.resumeError = error;
       })
@@ -387,24 +433,35 @@ export class Viewer {
     this.resuming = resuming;
   }
 
-  private async resumeOnSomeInstance(pick: () => Instance): Promise<void> {
+  /**
+   * Opens on `pick()`, picking again when that instance turns out dead (its process ended, or it
+   * refuses connections until it has); fails after 20 s.
+   */
+  async openOnSomeInstance(pick: () => Instance): Promise<FrameOf<'subscribed'>> {
     const deadline = Date.now() + 20_000;
     for (;;) {
       const instance = pick();
       try {
-        await this.open(instance, Math.max(1000, deadline - Date.now()));
-        return;
+        return await this.open(instance, Math.max(1000, deadline - Date.now()));
       } catch (error) {
         if (Date.now() >= deadline) throw error;
-        // The picked instance died meanwhile (connection refused): pick again once it is known dead.
-        if (isRunning(instance.server)) throw error;
+        // Killed meanwhile? Then its process is about to be reported dead: pick again after that.
+        const dead = await poll(`${instance.name} to be known dead or ready`, 5000, async () => {
+          if (!isRunning(instance.server)) return true;
+          return (await httpStatus(`${instance.url}/readyz`)) === 200 ? false : undefined;
+        });
+        if (!dead) throw error;
       }
     }
   }
 }
 
 /** The thread's stored history as an instance serves it (`history` pages). */
-export async function storedHistory(cluster: ChorusCluster, instance: Instance, threadId: string): Promise<TranscriptEntry[]> {
+export async function storedHistory(
+  cluster: ChorusCluster,
+  instance: Instance,
+  threadId: string,
+): Promise<TranscriptEntry[]> {
   const client = await cluster.connect(instance, 'auditor');
   try {
     return await readHistory(client, threadId);
@@ -414,10 +471,15 @@ export async function storedHistory(cluster: ChorusCluster, instance: Instance, 
 }
 
 /**
- * Run boundaries as seen in `events`: every run-start is followed by its run-end before the next
- * run-start (one run per thread, cluster-wide). Returns the run ids in order.
+ * Run boundaries as seen in `events` (one connection's): every run-start is followed by its run-end
+ * before the next run-start (one run per thread, cluster-wide); with `ended`, the last run has
+ * ended too. Returns the run ids in order.
  */
-export function expectRunsInSequence(events: readonly ThreadEventFrame[], who: string): string[] {
+export function expectRunsInSequence(
+  events: readonly ThreadEventFrame[],
+  who: string,
+  options: { ended?: boolean } = {},
+): string[] {
   const runs: string[] = [];
   let open: string | null = null;
   for (const event of events) {
@@ -430,11 +492,16 @@ export function expectRunsInSequence(events: readonly ThreadEventFrame[], who: s
       open = null;
     }
   }
+  if (options.ended) expect(open, `${who}: run ${open} never ended`).toBeNull();
   return runs;
 }
 
 /** Asserts that a viewer's transcript is the stored history: nothing lost, doubled or reordered. */
-export function expectTranscriptEqualsHistory(who: string, seen: readonly TranscriptEntry[], history: readonly TranscriptEntry[]): void {
+export function expectTranscriptEqualsHistory(
+  who: string,
+  seen: readonly TranscriptEntry[],
+  history: readonly TranscriptEntry[],
+): void {
   const ids = seen.map((entry) => entry.id);
   const doubled = ids.filter((id, index) => ids.indexOf(id) !== index);
   expect(doubled, `${who}: messages received twice`).toEqual([]);
