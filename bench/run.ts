@@ -1,6 +1,6 @@
 // `npm run bench` — Chorus side by side with its peers, in one run, on this machine's loopback.
 //
-//   npm run bench                 full run (about 3–5 minutes)
+//   npm run bench                 full run (about 3–4½ minutes)
 //   npm run bench -- --quick      shorter steps, fewer viewers and connections (about 1 minute)
 //   npm run bench -- --only=fanout,memory,resume,ttft    a subset of scenarios
 //   npm run bench -- --systems=chorus,ws-relay           a subset of systems (fan-out, memory)
