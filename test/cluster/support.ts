@@ -2,7 +2,9 @@
 // Redis (a unique key prefix each time, cleaned up after), viewers that follow a thread across
 // connections and instances, and bounded waits on conditions (HTTP polling, log lines).
 import type { ChildProcess } from 'node:child_process';
+import { Redis } from 'ioredis';
 import { expect } from 'vitest';
+import { redisKeys } from '../../src/store/redis-keys.ts';
 import { cleanupPrefix, uniquePrefix } from '../support/redis.ts';
 import { spawnServer, type EnvOverrides, type LogLine, type SpawnedServer } from '../support/server.ts';
 import { connect, type Frame, type FrameOf, type TestClient } from '../support/ws-client.ts';
@@ -403,6 +405,19 @@ export class Viewer {
     });
   }
 
+  /** Waits until, on the current connection, every run that started has ended (bounded). */
+  async waitForRunsEnded(timeoutMs: number): Promise<void> {
+    await poll(`${this.name} to see the end of every run`, timeoutMs, () => {
+      if (this.resumeError) throw this.resumeError;
+      let open = false;
+      for (const event of this.segmentEvents().at(-1) ?? []) {
+        if (event.type === 'run-start') open = true;
+        else if (event.type === 'run-end') open = false;
+      }
+      return open ? undefined : true;
+    });
+  }
+
   /** The stored message `messageId` once this viewer has it (live, or in a resume's backlog; bounded). */
   async waitForMessage(messageId: string, timeoutMs: number): Promise<TranscriptEntry> {
     return poll(`${this.name} to receive message ${messageId}`, timeoutMs, () => {
@@ -453,6 +468,32 @@ export class Viewer {
         if (!dead) throw error;
       }
     }
+  }
+}
+
+/**
+ * Waits until nothing more will happen on the thread: no run lease held, no post queued, no run
+ * in the live stream (read from the cluster's own keys). Then history holds still.
+ */
+export async function waitForQuiescence(
+  cluster: ChorusCluster,
+  threadId: string,
+  timeoutMs: number,
+): Promise<void> {
+  const keys = redisKeys(cluster.prefix).thread(threadId);
+  const client = new Redis(cluster.redisUrl, { maxRetriesPerRequest: 1 });
+  client.on('error', (error: Error) => console.warn(`quiescence check: ${error.message}`));
+  try {
+    await poll(`thread ${threadId} to be quiet (no lease, queue or run)`, timeoutMs, async () => {
+      const [lease, queued, live] = await Promise.all([
+        client.get(keys.lease),
+        client.llen(keys.queue),
+        client.xlen(keys.live),
+      ]);
+      return lease === null && queued === 0 && live === 0 ? true : undefined;
+    });
+  } finally {
+    await client.quit();
   }
 }
 
