@@ -15,7 +15,7 @@
 // - `turnParts` (this turn's text, tool calls and results inside a tool loop) are appended as the
 //   agent's own assistant and tool messages.
 import { randomUUID } from 'node:crypto';
-import OpenAI from 'openai';
+import type OpenAI from 'openai';
 import type {
   ChatCompletionChunk,
   ChatCompletionCreateParamsStreaming,
@@ -26,6 +26,7 @@ import type {
 import type { Message, Part, Usage } from '../protocol/frames.ts';
 import type { CircuitBreaker } from './circuit-breaker.ts';
 import type { Semaphore } from './concurrency.ts';
+import { callPolicy, createOpenAIClient, DEFAULT_OPENAI_BASE_URL } from './openai-client.ts';
 import type { ModelClient, ModelEvent, ModelTurnRequest, ToolSpec } from './model-client.ts';
 import { modelError, streamWithPolicy, type RetryOptions } from './model-retry.ts';
 
@@ -63,27 +64,13 @@ export class OpenAIChatModel implements ModelClient {
   constructor(options: OpenAIChatModelOptions) {
     this.options = options;
     this.id = `openai-chat:${options.model}`;
-    this.baseURL = options.baseURL ?? 'https://api.openai.com/v1';
-    this.client = new OpenAI({
-      apiKey: options.apiKey,
-      baseURL: this.baseURL,
-      organization: null,
-      project: null,
-      maxRetries: 0,
-      timeout: options.timeoutMs ?? 120_000,
-      logLevel: 'off',
-      ...(options.headers ? { defaultHeaders: options.headers } : {}),
-    });
+    this.baseURL = options.baseURL ?? DEFAULT_OPENAI_BASE_URL;
+    this.client = createOpenAIClient(options);
   }
 
   stream(request: ModelTurnRequest): AsyncIterable<ModelEvent> {
     const body = this.body(request);
-    const policy = {
-      ...(this.options.retry ? { retry: this.options.retry } : {}),
-      ...(this.options.timeoutMs === undefined ? {} : { timeoutMs: this.options.timeoutMs }),
-      ...(this.options.breaker ? { breaker: this.options.breaker } : {}),
-      ...(this.options.concurrency ? { concurrency: this.options.concurrency } : {}),
-    };
+    const policy = callPolicy(this.options);
     return streamWithPolicy(policy, request.signal, (signal) => this.attempt(body, signal));
   }
 

@@ -25,6 +25,7 @@ import { z } from 'zod';
 import type { Annotation, DeltaContent, Message, Part, Usage } from '../protocol/frames.ts';
 import type { CircuitBreaker } from './circuit-breaker.ts';
 import type { Semaphore } from './concurrency.ts';
+import { callPolicy, createOpenAIClient, DEFAULT_OPENAI_BASE_URL } from './openai-client.ts';
 import {
   ModelError,
   type ModelClient,
@@ -99,27 +100,13 @@ export class OpenAIResponsesModel implements ModelClient {
   constructor(options: OpenAIResponsesModelOptions) {
     this.options = options;
     this.id = `openai-responses:${options.model}`;
-    this.baseURL = options.baseURL ?? 'https://api.openai.com/v1';
+    this.baseURL = options.baseURL ?? DEFAULT_OPENAI_BASE_URL;
     this.state = options.conversationState ?? new InMemoryConversationState();
-    this.client = new OpenAI({
-      apiKey: options.apiKey,
-      baseURL: this.baseURL,
-      organization: null,
-      project: null,
-      maxRetries: 0,
-      timeout: options.timeoutMs ?? 120_000,
-      logLevel: 'off',
-      ...(options.headers ? { defaultHeaders: options.headers } : {}),
-    });
+    this.client = createOpenAIClient(options);
   }
 
   stream(request: ModelTurnRequest): AsyncIterable<ModelEvent> {
-    const policy = {
-      ...(this.options.retry ? { retry: this.options.retry } : {}),
-      ...(this.options.timeoutMs === undefined ? {} : { timeoutMs: this.options.timeoutMs }),
-      ...(this.options.breaker ? { breaker: this.options.breaker } : {}),
-      ...(this.options.concurrency ? { concurrency: this.options.concurrency } : {}),
-    };
+    const policy = callPolicy(this.options);
     return streamWithPolicy(policy, request.signal, (signal) => this.attempt(request, signal));
   }
 
