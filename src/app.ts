@@ -54,7 +54,9 @@ export async function createApp(options: AppOptions): Promise<App> {
   const store = options.store ?? new MemoryStore({ historyMaxLength: config.historyMaxLength, logger });
   const teams =
     options.teams ??
-    new TeamRegistry([createDemoTeam({ tokensPerSecond: config.demoTokensPerSecond, maxIterations: config.maxIterations })]);
+    new TeamRegistry([
+      createDemoTeam({ tokensPerSecond: config.demoTokensPerSecond, maxIterations: config.maxIterations }),
+    ]);
   const auth = options.authenticator ?? (await createAuthenticator(config.auth));
   const hub = new Hub({ store, logger });
   const runs = new RunManager({
@@ -122,7 +124,9 @@ export async function createApp(options: AppOptions): Promise<App> {
   async function handleHttp(request: IncomingMessage, response: ServerResponse): Promise<void> {
     const path = new URL(request.url ?? '/', 'http://localhost').pathname;
     if (path === '/healthz') {
-      response.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ status: 'ok', instanceId }));
+      response
+        .writeHead(200, { 'content-type': 'application/json' })
+        .end(JSON.stringify({ status: 'ok', instanceId }));
       return;
     }
     if (path === '/readyz') {
@@ -139,7 +143,9 @@ export async function createApp(options: AppOptions): Promise<App> {
       return;
     }
     if (path === '/metrics') {
-      response.writeHead(200, { 'content-type': metrics.registry.contentType }).end(await metrics.registry.metrics());
+      response
+        .writeHead(200, { 'content-type': metrics.registry.contentType })
+        .end(await metrics.registry.metrics());
       return;
     }
     if (path === '/' || path === '/index.html') {
@@ -166,16 +172,19 @@ export async function createApp(options: AppOptions): Promise<App> {
 
   // Failover: runs whose instance died are recovered within about a lease time.
   let sweeping = false;
-  const failoverSweep = setInterval(() => {
-    if (sweeping || draining) return;
-    sweeping = true;
-    runs
-      .sweep([...hub.threadIds()])
-      .catch((error: unknown) => logger.warn({ err: error }, 'failover sweep failed'))
-      .finally(() => {
-        sweeping = false;
-      });
-  }, Math.max(250, Math.floor(config.leaseMs / 2)));
+  const failoverSweep = setInterval(
+    () => {
+      if (sweeping || draining) return;
+      sweeping = true;
+      runs
+        .sweep([...hub.threadIds()])
+        .catch((error: unknown) => logger.warn({ err: error }, 'failover sweep failed'))
+        .finally(() => {
+          sweeping = false;
+        });
+    },
+    Math.max(250, Math.floor(config.leaseMs / 2)),
+  );
   failoverSweep.unref();
 
   let closed = false;
@@ -197,7 +206,10 @@ export async function createApp(options: AppOptions): Promise<App> {
         });
       });
       boundPort = (server.address() as AddressInfo).port;
-      logger.info({ port: boundPort, instanceId, store: store.kind, teams: teams.names() }, 'chorus listening');
+      logger.info(
+        { port: boundPort, instanceId, store: store.kind, teams: teams.names() },
+        'chorus listening',
+      );
       return boundPort;
     },
     async shutdown(drainMs = config.drainMs) {

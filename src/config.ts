@@ -56,7 +56,12 @@ export interface Config {
   openai: { apiKey: string | undefined; baseURL: string | undefined; model: string };
   teamFile: string | undefined;
   demoTokensPerSecond: number;
-  auth: { secret: string | undefined; jwksUrl: string | undefined; publicKey: string | undefined; insecure: boolean };
+  auth: {
+    secret: string | undefined;
+    jwksUrl: string | undefined;
+    publicKey: string | undefined;
+    insecure: boolean;
+  };
   maxFrameBytes: number;
   leaseMs: number;
   drainMs: number;
@@ -87,7 +92,9 @@ export interface Config {
 }
 
 export function loadConfig(env: Record<string, string | undefined> = process.env): Config {
-  const defined = Object.fromEntries(Object.entries(env).filter(([, value]) => value !== undefined && value !== ''));
+  const defined = Object.fromEntries(
+    Object.entries(env).filter(([, value]) => value !== undefined && value !== ''),
+  );
   const parsed = configSchema.safeParse(defined);
   if (!parsed.success) {
     const lines = parsed.error.issues.map((issue) => `  ${issue.path.join('.')}: ${issue.message}`);

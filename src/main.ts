@@ -25,10 +25,14 @@ const logger = createLogger({ level: config.logLevel });
 const authConfigured = Boolean(config.auth.secret || config.auth.publicKey || config.auth.jwksUrl);
 if (!authConfigured) {
   if (config.production && !config.auth.insecure) {
-    logger.fatal('NODE_ENV=production without CHORUS_AUTH_SECRET / CHORUS_AUTH_PUBLIC_KEY / CHORUS_AUTH_JWKS_URL; set one, or CHORUS_INSECURE=1');
+    logger.fatal(
+      'NODE_ENV=production without CHORUS_AUTH_SECRET / CHORUS_AUTH_PUBLIC_KEY / CHORUS_AUTH_JWKS_URL; set one, or CHORUS_INSECURE=1',
+    );
     process.exit(1);
   }
-  logger.warn('DEVELOPMENT MODE: authentication is OFF — anyone can read and post to every thread. Set CHORUS_AUTH_SECRET to enable it.');
+  logger.warn(
+    'DEVELOPMENT MODE: authentication is OFF — anyone can read and post to every thread. Set CHORUS_AUTH_SECRET to enable it.',
+  );
 }
 
 let app: App;

@@ -4,7 +4,11 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom
 
 export class Metrics {
   readonly registry = new Registry();
-  readonly connections = new Gauge({ name: 'chorus_connections', help: 'Open WebSocket connections', registers: [this.registry] });
+  readonly connections = new Gauge({
+    name: 'chorus_connections',
+    help: 'Open WebSocket connections',
+    registers: [this.registry],
+  });
   readonly subscriptions = new Gauge({
     name: 'chorus_subscriptions',
     help: 'Thread subscriptions on this instance',
@@ -33,7 +37,11 @@ export class Metrics {
     labelNames: ['code'],
     registers: [this.registry],
   });
-  readonly runsActive = new Gauge({ name: 'chorus_runs_active', help: 'Runs executing on this instance', registers: [this.registry] });
+  readonly runsActive = new Gauge({
+    name: 'chorus_runs_active',
+    help: 'Runs executing on this instance',
+    registers: [this.registry],
+  });
   readonly runs = new Counter({
     name: 'chorus_runs_total',
     help: 'Runs finished on this instance, by run-end reason',

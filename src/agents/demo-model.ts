@@ -19,7 +19,18 @@ const OPENERS = [
   'Considering the thread so far,',
   'Picking up from the last message,',
 ];
-const VERBS = ['outline', 'refine', 'check', 'sketch', 'tighten', 'compare', 'split', 'measure', 'name', 'test'];
+const VERBS = [
+  'outline',
+  'refine',
+  'check',
+  'sketch',
+  'tighten',
+  'compare',
+  'split',
+  'measure',
+  'name',
+  'test',
+];
 const NOUNS = [
   'the plan',
   'the first step',
@@ -69,9 +80,14 @@ export class DemoModel implements ModelClient {
 }
 
 /** The tokens (words with their leading space) the demo model answers with; deterministic. */
-export function demoTokens(agent: { name: string; instructions: string }, messages: readonly Message[]): string[] {
+export function demoTokens(
+  agent: { name: string; instructions: string },
+  messages: readonly Message[],
+): string[] {
   const last = messages.at(-1);
-  const random = mulberry32(hash(`${agent.name}\n${agent.instructions}\n${messages.length}\n${last?.text ?? ''}`));
+  const random = mulberry32(
+    hash(`${agent.name}\n${agent.instructions}\n${messages.length}\n${last?.text ?? ''}`),
+  );
   const pick = <T>(list: readonly T[]): T => list[Math.floor(random() * list.length)]!;
   const target = 40 + Math.floor(random() * 41);
   const topic = topicOf(messages);
@@ -85,7 +101,11 @@ export function demoTokens(agent: { name: string; instructions: string }, messag
   if (/APPROVED/.test(agent.instructions)) {
     const reviews = messages.filter((message) => message.author === agent.name).length;
     // The first review asks for changes; the second approves (so a demo run shows several turns).
-    say(reviews >= 1 ? 'This version reads well and covers the risks. APPROVED' : 'Please revise the plan and address the risks before I approve it.');
+    say(
+      reviews >= 1
+        ? 'This version reads well and covers the risks. APPROVED'
+        : 'Please revise the plan and address the risks before I approve it.',
+    );
   } else {
     while (words.length < target) say(`Next I ${pick(VERBS)} ${pick(NOUNS)}.`);
   }

@@ -44,7 +44,12 @@ export class ModelError extends Error {
   readonly code: string;
   readonly retryable: boolean;
   readonly retryAfterMs: number | undefined;
-  constructor(code: string, message: string, retryable: boolean, options?: ErrorOptions & { retryAfterMs?: number }) {
+  constructor(
+    code: string,
+    message: string,
+    retryable: boolean,
+    options?: ErrorOptions & { retryAfterMs?: number },
+  ) {
     super(message, options);
     this.name = 'ModelError';
     this.code = code;

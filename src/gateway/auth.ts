@@ -2,7 +2,14 @@
 // URL. Claims: `sub` (the author name), `role` (`viewer` | `participant`, default participant),
 // `threads` (thread ids the token may use; `*` for any, `prefix*` for a prefix; default any).
 // Without any key configured, auth is off (development mode).
-import { createRemoteJWKSet, errors, importSPKI, jwtVerify, type JWTPayload, type JWTVerifyGetKey } from 'jose';
+import {
+  createRemoteJWKSet,
+  errors,
+  importSPKI,
+  jwtVerify,
+  type JWTPayload,
+  type JWTVerifyGetKey,
+} from 'jose';
 
 export type Role = 'viewer' | 'participant';
 
@@ -14,14 +21,20 @@ export interface Principal {
   expiresAt: number | undefined;
 }
 
-export type AuthResult = { ok: true; principal: Principal } | { ok: false; reason: 'missing' | 'invalid' | 'expired' };
+export type AuthResult =
+  { ok: true; principal: Principal } | { ok: false; reason: 'missing' | 'invalid' | 'expired' };
 
 export interface Authenticator {
   readonly enabled: boolean;
   verify(token: string | undefined): Promise<AuthResult>;
 }
 
-export const openAccess: Principal = { user: undefined, role: 'participant', threads: ['*'], expiresAt: undefined };
+export const openAccess: Principal = {
+  user: undefined,
+  role: 'participant',
+  threads: ['*'],
+  expiresAt: undefined,
+};
 
 export async function createAuthenticator(options: {
   secret?: string | undefined;
@@ -36,7 +49,9 @@ export async function createAuthenticator(options: {
   } else if (options.publicKey) {
     const pem = options.publicKey.replaceAll('\\n', '\n');
     const algorithm = pem.includes('BEGIN PUBLIC KEY') && /EC|ES/.test(pem) ? 'ES256' : 'RS256';
-    key = await importSPKI(pem, algorithm).catch(() => importSPKI(pem, algorithm === 'RS256' ? 'ES256' : 'RS256'));
+    key = await importSPKI(pem, algorithm).catch(() =>
+      importSPKI(pem, algorithm === 'RS256' ? 'ES256' : 'RS256'),
+    );
     algorithms = ['RS256', 'ES256'];
   } else if (options.jwksUrl) {
     key = createRemoteJWKSet(new URL(options.jwksUrl));
@@ -77,6 +92,10 @@ function principalOf(payload: JWTPayload): Principal {
 
 export function mayAccessThread(principal: Principal, threadId: string): boolean {
   return principal.threads.some((pattern) =>
-    pattern === '*' ? true : pattern.endsWith('*') ? threadId.startsWith(pattern.slice(0, -1)) : pattern === threadId,
+    pattern === '*'
+      ? true
+      : pattern.endsWith('*')
+        ? threadId.startsWith(pattern.slice(0, -1))
+        : pattern === threadId,
   );
 }

@@ -66,13 +66,18 @@ export class Connection implements ThreadViewer {
     this.socket = socket;
     this.context = context;
     this.postTokens = context.config.postBurst;
-    this.helloTimer = setTimeout(() => this.close(CloseCode.helloTimeout, 'no hello'), context.config.helloTimeoutMs);
+    this.helloTimer = setTimeout(
+      () => this.close(CloseCode.helloTimeout, 'no hello'),
+      context.config.helloTimeoutMs,
+    );
     socket.on('message', (data, isBinary) => this.socketOnMessage(data, isBinary));
     socket.on('pong', () => {
       this.missedPongs = 0;
     });
     socket.on('close', () => this.socketOnClose());
-    socket.on('error', (error) => context.logger.debug({ err: error, sessionId: this.sessionId }, 'socket error'));
+    socket.on('error', (error) =>
+      context.logger.debug({ err: error, sessionId: this.sessionId }, 'socket error'),
+    );
   }
 
   // --- ThreadViewer ----------------------------------------------------------------------------
@@ -166,7 +171,11 @@ export class Connection implements ThreadViewer {
       this.send(errorFrame(ErrorCode.badFrame, 'binary frames are not supported; send JSON text'));
       return;
     }
-    const raw = Buffer.isBuffer(data) ? data.toString('utf8') : Array.isArray(data) ? Buffer.concat(data).toString('utf8') : String(data);
+    const raw = Buffer.isBuffer(data)
+      ? data.toString('utf8')
+      : Array.isArray(data)
+        ? Buffer.concat(data).toString('utf8')
+        : String(data);
     const decoded = decodeClientFrame(raw);
     if (!decoded.ok) {
       this.send(errorFrame(decoded.code, decoded.message, decoded.requestId));
@@ -198,7 +207,8 @@ export class Connection implements ThreadViewer {
 
   private async handle(frame: ClientFrame): Promise<void> {
     if (frame.type === 'hello') return this.onHello(frame);
-    if (frame.type === 'ping') return this.send({ type: 'pong', ...(frame.requestId ? { requestId: frame.requestId } : {}) });
+    if (frame.type === 'ping')
+      return this.send({ type: 'pong', ...(frame.requestId ? { requestId: frame.requestId } : {}) });
     if (this.state === 'verifying' && this.pendingFrames.length < MAX_PENDING_FRAMES) {
       this.pendingFrames.push(frame);
       return;
@@ -254,7 +264,10 @@ export class Connection implements ThreadViewer {
     this.user = result.principal.user ?? frame.user ?? 'anonymous';
     if (result.principal.expiresAt !== undefined) {
       const remaining = Math.max(0, result.principal.expiresAt - Date.now());
-      this.expiryTimer = setTimeout(() => this.close(CloseCode.tokenExpired, 'token expired'), Math.min(remaining, 2 ** 31 - 1));
+      this.expiryTimer = setTimeout(
+        () => this.close(CloseCode.tokenExpired, 'token expired'),
+        Math.min(remaining, 2 ** 31 - 1),
+      );
     }
     this.state = 'ready';
     const { config } = this.context;
@@ -280,7 +293,8 @@ export class Connection implements ThreadViewer {
   private async onCreateThread(frame: Frame<'create-thread'>): Promise<void> {
     this.requireParticipant(frame.threadId);
     const teamName = frame.team ?? this.context.teams.defaultTeam;
-    if (!this.context.teams.get(teamName)) throw new RequestError(ErrorCode.notFound, `unknown team "${teamName}"`);
+    if (!this.context.teams.get(teamName))
+      throw new RequestError(ErrorCode.notFound, `unknown team "${teamName}"`);
     const threadId = frame.threadId ?? nanoid(16);
     const { thread, existing } = await this.context.store.createThread({
       threadId,
@@ -301,7 +315,14 @@ export class Connection implements ThreadViewer {
     }
     const started = performance.now();
     const { store, hub, config } = this.context;
-    const subscription: Subscription = { epochPrefix: null, buffer: [], bufferBytes: 0, plan: null, holds: 0, held: [] };
+    const subscription: Subscription = {
+      epochPrefix: null,
+      buffer: [],
+      bufferBytes: 0,
+      plan: null,
+      holds: 0,
+      held: [],
+    };
     this.subscriptions.set(threadId, subscription);
     this.context.metrics.subscriptions.inc();
     try {
@@ -364,7 +385,8 @@ export class Connection implements ThreadViewer {
       subscription.plan = plan;
       for (const envelope of buffered) {
         if (this.fromAnotherEpoch(threadId, subscription, envelope)) break;
-        if (!subscription.plan) this.deliverLive(threadId, subscription, envelope, Buffer.from(envelope.frame));
+        if (!subscription.plan)
+          this.deliverLive(threadId, subscription, envelope, Buffer.from(envelope.frame));
         else {
           const verdict = subscription.plan.accept(envelope);
           if (verdict === 'drop') continue;
@@ -421,7 +443,8 @@ export class Connection implements ThreadViewer {
 
   private async onCancel(frame: Frame<'cancel'>): Promise<void> {
     this.requireParticipant(frame.threadId);
-    if (!(await this.context.store.getThread(frame.threadId))) throw new RequestError(ErrorCode.notFound, 'thread not found');
+    if (!(await this.context.store.getThread(frame.threadId)))
+      throw new RequestError(ErrorCode.notFound, 'thread not found');
     const runId = await this.context.runs.activeRunId(frame.threadId);
     // `cancelled` first, then the run's message-end (cancelled) and run-end reach subscribers.
     this.send({ type: 'cancelled', requestId: frame.requestId, threadId: frame.threadId, runId });
@@ -431,7 +454,8 @@ export class Connection implements ThreadViewer {
   private async onHistory(frame: Frame<'history'>): Promise<void> {
     this.requireAccess(frame.threadId);
     const { store, config } = this.context;
-    if (!(await store.getThread(frame.threadId))) throw new RequestError(ErrorCode.notFound, 'thread not found');
+    if (!(await store.getThread(frame.threadId)))
+      throw new RequestError(ErrorCode.notFound, 'thread not found');
     const limit = Math.min(frame.limit ?? 50, config.historyPageLimit);
     const page = await store.readBefore(frame.threadId, frame.before, limit);
     // One frame cannot be paced: a page bigger than half the slow-consumer bound would cut a
@@ -495,7 +519,12 @@ export class Connection implements ThreadViewer {
     return this.state === 'closed';
   }
 
-  private deliverLive(threadId: string, subscription: Subscription, envelope: LiveEnvelope, data: Buffer): void {
+  private deliverLive(
+    threadId: string,
+    subscription: Subscription,
+    envelope: LiveEnvelope,
+    data: Buffer,
+  ): void {
     if (subscription.holds > 0) subscription.held.push(data);
     else this.sendRaw(data);
     if (envelope.event.type === 'thread-deleted' && this.subscriptions.get(threadId) === subscription) {
@@ -533,25 +562,42 @@ export class Connection implements ThreadViewer {
     this.postRefilledAt = now;
     if (this.postTokens < 1) {
       const retryAfterMs = Math.ceil(((1 - this.postTokens) / postRate) * 1000);
-      throw Object.assign(new RequestError(ErrorCode.rateLimited, 'too many posts; slow down'), { retryAfterMs });
+      throw Object.assign(new RequestError(ErrorCode.rateLimited, 'too many posts; slow down'), {
+        retryAfterMs,
+      });
     }
     this.postTokens -= 1;
   }
 
   private replyWithError(frame: ClientFrame, error: unknown): void {
     const requestId = 'requestId' in frame ? frame.requestId : undefined;
-    const threadId = 'threadId' in frame && typeof frame.threadId === 'string' ? { threadId: frame.threadId } : {};
+    const threadId =
+      'threadId' in frame && typeof frame.threadId === 'string' ? { threadId: frame.threadId } : {};
     if (error instanceof RequestError) {
       const retryAfterMs = (error as RequestError & { retryAfterMs?: number }).retryAfterMs;
-      this.send(errorFrame(error.code, error.message, requestId, { ...threadId, ...(retryAfterMs ? { retryAfterMs } : {}) }));
+      this.send(
+        errorFrame(error.code, error.message, requestId, {
+          ...threadId,
+          ...(retryAfterMs ? { retryAfterMs } : {}),
+        }),
+      );
       return;
     }
     if (error instanceof StoreError) {
       const code =
-        error.code === 'not-found' ? ErrorCode.notFound : error.code === 'unavailable' ? ErrorCode.unavailable : ErrorCode.internal;
+        error.code === 'not-found'
+          ? ErrorCode.notFound
+          : error.code === 'unavailable'
+            ? ErrorCode.unavailable
+            : ErrorCode.internal;
       const message =
-        code === ErrorCode.notFound ? 'thread not found' : code === ErrorCode.unavailable ? 'storage is unavailable; retry' : 'internal error';
-      if (code === ErrorCode.internal) this.context.logger.error({ err: error, type: frame.type }, 'request failed');
+        code === ErrorCode.notFound
+          ? 'thread not found'
+          : code === ErrorCode.unavailable
+            ? 'storage is unavailable; retry'
+            : 'internal error';
+      if (code === ErrorCode.internal)
+        this.context.logger.error({ err: error, type: frame.type }, 'request failed');
       this.send(errorFrame(code, message, requestId, threadId));
       return;
     }

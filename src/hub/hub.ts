@@ -72,6 +72,8 @@ export class Hub {
     this.threads.delete(threadId);
     entry.ready
       .then((unsubscribe) => unsubscribe())
-      .catch((error: unknown) => this.logger.warn({ err: error, threadId }, 'unsubscribe from the store failed'));
+      .catch((error: unknown) =>
+        this.logger.warn({ err: error, threadId }, 'unsubscribe from the store failed'),
+      );
   }
 }

@@ -4,8 +4,7 @@ import { ErrorCode, retryableErrorCodes } from './codes.ts';
 import { ClientFrame, clientFrameTypes, type ErrorFrame, type ServerFrame } from './frames.ts';
 
 export type DecodeResult =
-  | { ok: true; frame: ClientFrame }
-  | { ok: false; code: ErrorCode; message: string; requestId?: string };
+  { ok: true; frame: ClientFrame } | { ok: false; code: ErrorCode; message: string; requestId?: string };
 
 const knownTypes: ReadonlySet<string> = new Set(clientFrameTypes);
 
@@ -22,7 +21,8 @@ export function decodeClientFrame(raw: string): DecodeResult {
   const record = value as Record<string, unknown>;
   const requestId =
     typeof record.requestId === 'string' && record.requestId.length <= 128 ? record.requestId : undefined;
-  const withId = <T extends object>(result: T) => (requestId === undefined ? result : { ...result, requestId });
+  const withId = <T extends object>(result: T) =>
+    requestId === undefined ? result : { ...result, requestId };
   if (typeof record.type !== 'string') {
     return withId({ ok: false, code: ErrorCode.badFrame, message: 'frame has no string field "type"' });
   }

@@ -254,7 +254,12 @@ export const ThreadDeletedReply = loose({
 export const Pong = loose({ type: z.literal('pong'), requestId: z.string().optional() });
 
 // Thread events.
-export const MessageEvent = loose({ type: z.literal('message'), threadId, cursor: z.string(), message: Message });
+export const MessageEvent = loose({
+  type: z.literal('message'),
+  threadId,
+  cursor: z.string(),
+  message: Message,
+});
 export const RunStart = loose({
   type: z.literal('run-start'),
   threadId,

@@ -112,7 +112,8 @@ export class RunManager {
     await store.enqueue(input.threadId, message.id, Number.MAX_SAFE_INTEGER);
     if (runActive && team.multitask === 'interrupt') {
       const runId = await this.activeRunId(input.threadId);
-      if (runId) await store.signal({ type: 'cancel', threadId: input.threadId, runId, reason: 'superseded' });
+      if (runId)
+        await store.signal({ type: 'cancel', threadId: input.threadId, runId, reason: 'superseded' });
     }
     this.kick(input.threadId);
     return { item, duplicate, queued: runActive };
@@ -148,9 +149,14 @@ export class RunManager {
     const team = thread ? this.options.teams.get(thread.team) : undefined;
     for (const model of team?.models() ?? []) {
       if (!model.deleteConversation) continue;
-      await model.deleteConversation(threadId).catch((error: unknown) =>
-        this.options.logger.warn({ err: error, threadId, model: model.id }, 'could not delete remote conversation state'),
-      );
+      await model
+        .deleteConversation(threadId)
+        .catch((error: unknown) =>
+          this.options.logger.warn(
+            { err: error, threadId, model: model.id },
+            'could not delete remote conversation state',
+          ),
+        );
     }
   }
 
@@ -202,9 +208,11 @@ export class RunManager {
         const triggers = await store.drainQueue(threadId);
         if (triggers.length > 0 && !this.draining) await this.execute(threadId, lease);
       } finally {
-        await store.releaseLease(lease).catch((error: unknown) =>
-          this.options.logger.warn({ err: error, threadId }, 'lease release failed; it will expire'),
-        );
+        await store
+          .releaseLease(lease)
+          .catch((error: unknown) =>
+            this.options.logger.warn({ err: error, threadId }, 'lease release failed; it will expire'),
+          );
       }
       // A post may have been queued between the drain and the release: look again.
       if ((await store.queueLength(threadId)) === 0) return;
@@ -227,7 +235,12 @@ export class RunManager {
       await store.appendAndPublish(threadId, message, 'message-end', { fence: lease });
       metrics.messages.inc({ role: 'assistant', status: MessageStatus.interrupted });
     }
-    await store.publish(threadId, { type: 'run-end', threadId, runId: runStart.runId, reason: RunEndReason.interrupted });
+    await store.publish(threadId, {
+      type: 'run-end',
+      threadId,
+      runId: runStart.runId,
+      reason: RunEndReason.interrupted,
+    });
     metrics.runs.inc({ reason: RunEndReason.interrupted });
   }
 
@@ -258,14 +271,17 @@ export class RunManager {
     });
     this.active.set(threadId, { runId, controller, done });
     metrics.runsActive.inc();
-    const renew = setInterval(() => {
-      store.renewLease(lease, this.options.leaseMs).then(
-        (held) => {
-          if (!held) controller.abort(new RunAbort('interrupted'));
-        },
-        (error: unknown) => logger.warn({ err: error, threadId }, 'lease renewal failed'),
-      );
-    }, Math.max(100, Math.floor(this.options.leaseMs / 3)));
+    const renew = setInterval(
+      () => {
+        store.renewLease(lease, this.options.leaseMs).then(
+          (held) => {
+            if (!held) controller.abort(new RunAbort('interrupted'));
+          },
+          (error: unknown) => logger.warn({ err: error, threadId }, 'lease renewal failed'),
+        );
+      },
+      Math.max(100, Math.floor(this.options.leaseMs / 3)),
+    );
     const log = logger.child({ threadId, runId });
     let deltas: DeltaCoalescer | null = null;
     try {

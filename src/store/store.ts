@@ -80,7 +80,11 @@ export interface Store {
    * that id: a repeat returns the first stored item and `duplicate: true`. Throws StoreError
    * `not-found` for an unknown thread, `lease-lost` when the fence no longer holds.
    */
-  append(threadId: string, message: Message, options?: AppendOptions): Promise<{ item: StoredItem; duplicate: boolean }>;
+  append(
+    threadId: string,
+    message: Message,
+    options?: AppendOptions,
+  ): Promise<{ item: StoredItem; duplicate: boolean }>;
   /**
    * The stored item an idempotent append with this clientMessageId made (within the idempotency
    * window), or null. Lets a retry be answered `duplicate` before any limit is checked.
@@ -91,7 +95,11 @@ export interface Store {
    * cannot be guaranteed (unknown or foreign-epoch cursor, history trimmed past it, more than
    * `limit` messages missed); then `items` is empty and the caller falls back to `readLatest`.
    */
-  readAfter(threadId: string, cursor: string, limit: number): Promise<{ recovered: boolean; items: StoredItem[] }>;
+  readAfter(
+    threadId: string,
+    cursor: string,
+    limit: number,
+  ): Promise<{ recovered: boolean; items: StoredItem[] }>;
   /** The newest `limit` messages, oldest first; `truncated` when older ones exist. */
   readLatest(threadId: string, limit: number): Promise<{ items: StoredItem[]; truncated: boolean }>;
   /** The newest `limit` messages older than `before` (all when absent), oldest first. */

@@ -23,7 +23,10 @@ describe('pipelined requests', () => {
   it('answers requests sent right after hello, while the token is being verified, after welcome', async () => {
     const client = await connect(server.wsUrl, { hello: false });
     clients.push(client);
-    const token = await new SignJWT({}).setProtectedHeader({ alg: 'HS256' }).setSubject('ada').sign(new TextEncoder().encode(SECRET));
+    const token = await new SignJWT({})
+      .setProtectedHeader({ alg: 'HS256' })
+      .setSubject('ada')
+      .sign(new TextEncoder().encode(SECRET));
     const threadId = uniqueId('pipelined');
     client.send({ type: 'hello', protocol: 1, token });
     client.send({ type: 'create-thread', requestId: 'c1', threadId });
@@ -37,7 +40,9 @@ describe('pipelined requests', () => {
   it('answers a subscribe that an unsubscribe overtook with an error, never with silence', async () => {
     const client = await connect(server.wsUrl, { hello: false });
     clients.push(client);
-    const token = await new SignJWT({}).setProtectedHeader({ alg: 'HS256' }).sign(new TextEncoder().encode(SECRET));
+    const token = await new SignJWT({})
+      .setProtectedHeader({ alg: 'HS256' })
+      .sign(new TextEncoder().encode(SECRET));
     client.send({ type: 'hello', protocol: 1, token });
     await client.waitFor('welcome');
     const threadId = uniqueId('overtaken');

@@ -30,7 +30,11 @@ describe('the run queue bound', () => {
     expect(second.duplicate).toBe(false);
     // A retry of the queued post is answered duplicate, not busy, although the queue is full.
     const retriedSecond = await post(alice, threadId, 'Wait for the next run', secondId);
-    expect(retriedSecond).toMatchObject({ duplicate: true, messageId: second.messageId, cursor: second.cursor });
+    expect(retriedSecond).toMatchObject({
+      duplicate: true,
+      messageId: second.messageId,
+      cursor: second.cursor,
+    });
 
     const refusedId = uniqueId('refused');
     const refused = await alice.request(
