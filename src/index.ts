@@ -51,7 +51,7 @@ export type { TerminationFunction } from './agents/termination/function.ts';
 export { AllTermination, AnyTermination, allOf, anyOf } from './agents/termination/combination.ts';
 
 // Model clients.
-export { ModelError } from './agents/model-client.ts';
+export { ModelError, RequestError, StoreError } from './errors.ts';
 export type { ModelClient, ModelEvent, ModelTurnRequest, ToolSpec } from './agents/model-client.ts';
 export { DemoModel } from './agents/demo-model.ts';
 export type { DemoModelOptions } from './agents/demo-model.ts';

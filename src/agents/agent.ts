@@ -5,7 +5,8 @@
 // without calling a tool or `maxToolRounds` is exceeded.
 import type { DeltaContent, Message, Part, Usage } from '../protocol/frames.ts';
 import { ContentAccumulator } from '../protocol/content.ts';
-import { ModelError, type ModelClient, type ToolSpec } from './model-client.ts';
+import { ModelError } from '../errors.ts';
+import type { ModelClient, ToolSpec } from './model-client.ts';
 import { toolSpec, type Tool, type ToolOutcome } from './tools.ts';
 
 export interface AgentOptions {

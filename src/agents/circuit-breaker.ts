@@ -2,7 +2,7 @@
 // opens for `cooldownMs`: calls then fail fast with ModelError `unavailable` instead of piling
 // up on a provider that is down. After the cool-down one trial call goes through (half-open); its
 // success closes the circuit, its failure opens it again.
-import { ModelError } from './model-client.ts';
+import { ModelError } from '../errors.ts';
 
 export interface CircuitBreakerOptions {
   /** Consecutive failures that open the circuit. @default 5 */

@@ -6,7 +6,7 @@ import type { DeltaContent, Message, Usage } from '../protocol/frames.ts';
 import { ContentAccumulator } from '../protocol/content.ts';
 import { MessageStatus, RunEndReason } from '../protocol/codes.ts';
 import { addUsage, type Agent } from './agent.ts';
-import { ModelError } from './model-client.ts';
+import { ModelError } from '../errors.ts';
 
 export interface SelectionContext {
   agents: readonly Agent[];

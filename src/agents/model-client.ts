@@ -39,21 +39,4 @@ export interface ModelClient {
   deleteConversation?(conversationKey: string): Promise<void>;
 }
 
-/** A model failure with a stable code, classified for retry. */
-export class ModelError extends Error {
-  readonly code: string;
-  readonly retryable: boolean;
-  readonly retryAfterMs: number | undefined;
-  constructor(
-    code: string,
-    message: string,
-    retryable: boolean,
-    options?: ErrorOptions & { retryAfterMs?: number },
-  ) {
-    super(message, options);
-    this.name = 'ModelError';
-    this.code = code;
-    this.retryable = retryable;
-    this.retryAfterMs = options?.retryAfterMs;
-  }
-}
+export { ModelError } from '../errors.ts';

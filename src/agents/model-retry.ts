@@ -6,7 +6,8 @@
 import { APIConnectionError, APIConnectionTimeoutError, APIError, APIUserAbortError } from 'openai';
 import type { CircuitBreaker } from './circuit-breaker.ts';
 import type { Semaphore } from './concurrency.ts';
-import { ModelError, type ModelEvent } from './model-client.ts';
+import { ModelError } from '../errors.ts';
+import type { ModelEvent } from './model-client.ts';
 
 /** Stable codes of ModelError (stored in a failed message's `error.code`, shown in run-end detail). */
 export const ModelErrorCode = {

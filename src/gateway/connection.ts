@@ -10,9 +10,8 @@ import { CloseCode, ErrorCode, PROTOCOL_VERSION } from '../protocol/codes.ts';
 const MAX_PENDING_FRAMES = 32;
 import type { ClientFrame, ServerFrame, ThreadEvent } from '../protocol/frames.ts';
 import type { LiveEnvelope } from '../store/store.ts';
-import { StoreError } from '../store/store.ts';
 import type { ThreadViewer } from '../hub/hub.ts';
-import { RequestError } from '../runs/run-manager.ts';
+import { RequestError, StoreError } from '../errors.ts';
 import { mayAccessThread, openAccess, type Principal } from './auth.ts';
 import { planJoin, type JoinPlan } from './join.ts';
 import type { GatewayContext } from './context.ts';
@@ -562,9 +561,7 @@ export class Connection implements ThreadViewer {
     this.postRefilledAt = now;
     if (this.postTokens < 1) {
       const retryAfterMs = Math.ceil(((1 - this.postTokens) / postRate) * 1000);
-      throw Object.assign(new RequestError(ErrorCode.rateLimited, 'too many posts; slow down'), {
-        retryAfterMs,
-      });
+      throw new RequestError(ErrorCode.rateLimited, 'too many posts; slow down', { retryAfterMs });
     }
     this.postTokens -= 1;
   }
@@ -574,7 +571,7 @@ export class Connection implements ThreadViewer {
     const threadId =
       'threadId' in frame && typeof frame.threadId === 'string' ? { threadId: frame.threadId } : {};
     if (error instanceof RequestError) {
-      const retryAfterMs = (error as RequestError & { retryAfterMs?: number }).retryAfterMs;
+      const { retryAfterMs } = error;
       this.send(
         errorFrame(error.code, error.message, requestId, {
           ...threadId,

@@ -2,7 +2,7 @@
 // appends finished messages to the caller's history, and turns a failed or cancelled turn into
 // an error after the message (with its status) is kept.
 import { RunAbort, type GroupChat, type GroupChatEvent } from '../agents/group-chat.ts';
-import { ModelError } from '../agents/model-client.ts';
+import { ModelError } from '../errors.ts';
 import type { DeltaContent, Message } from '../protocol/frames.ts';
 import { MessageStatus, RunEndReason } from '../protocol/codes.ts';
 

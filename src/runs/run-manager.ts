@@ -4,6 +4,7 @@
 import { nanoid } from 'nanoid';
 import type { Message } from '../protocol/frames.ts';
 import { ErrorCode, MessageStatus, RunEndReason } from '../protocol/codes.ts';
+import { RequestError } from '../errors.ts';
 import { RunAbort } from '../agents/group-chat.ts';
 import { foldCurrentRun, type InFlightMessage } from './current-run.ts';
 import { DeltaCoalescer } from './delta-coalescer.ts';
@@ -11,16 +12,6 @@ import { StoreError, type LeaseHandle, type Store, type StoredItem } from '../st
 import type { TeamRegistry } from '../teams/team.ts';
 import type { Logger } from '../log.ts';
 import type { Metrics } from '../metrics.ts';
-
-/** A request-level failure with a protocol error code, turned into an `error` frame by the gateway. */
-export class RequestError extends Error {
-  readonly code: ErrorCode;
-  constructor(code: ErrorCode, message: string) {
-    super(message);
-    this.name = 'RequestError';
-    this.code = code;
-  }
-}
 
 export interface RunManagerOptions {
   store: Store;

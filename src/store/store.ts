@@ -47,16 +47,7 @@ export type ControlSignal =
 
 export type LiveListener = (envelope: LiveEnvelope) => void;
 
-export type StoreErrorCode = 'not-found' | 'unavailable' | 'lease-lost' | 'conflict';
-
-export class StoreError extends Error {
-  readonly code: StoreErrorCode;
-  constructor(code: StoreErrorCode, message: string, options?: ErrorOptions) {
-    super(message, options);
-    this.name = 'StoreError';
-    this.code = code;
-  }
-}
+export { StoreError, StoreErrorCode } from '../errors.ts';
 
 export interface AppendOptions {
   /** Reject the write with `lease-lost` unless this lease is still the thread's current one. */
