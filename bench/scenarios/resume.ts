@@ -86,7 +86,8 @@ export async function measureResume(options: ResumeOptions): Promise<ResumeResul
               usage: { inputTokens: 900, outputTokens: 80, totalTokens: 980 },
             }),
       };
-      const { item } = await store.append(threadId, message);
+      const [item] = await store.importMessages(threadId, [message]);
+      if (!item) throw new Error('import stored nothing');
       cursors.push(item.cursor);
       if (index > 0)
         backlogBytes += Buffer.byteLength(

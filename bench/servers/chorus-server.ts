@@ -72,7 +72,7 @@ async function main(): Promise<void> {
       'model-turns': () => model.takeTurns(),
       'active-runs': () => app.runs.activeRuns,
       'lease-free': async (payload) =>
-        (await app.store.leaseHolder((payload as { threadId: string }).threadId)) === null,
+        !(await app.store.runState((payload as { threadId: string }).threadId)).leaseHeld,
     },
     shutdown,
   );

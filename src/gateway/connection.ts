@@ -9,11 +9,12 @@ import { CloseCode, ErrorCode, PROTOCOL_VERSION } from '../protocol/codes.ts';
 /** Requests a client may send after `hello` before `welcome` arrives (they wait for it). */
 const MAX_PENDING_FRAMES = 32;
 import type { ClientFrame, ServerFrame, ThreadEvent } from '../protocol/frames.ts';
-import type { LiveEnvelope } from '../store/store.ts';
+import type { LiveEnvelope, StoredItem } from '../store/store.ts';
 import type { ThreadViewer } from '../hub/hub.ts';
 import { RequestError, StoreError } from '../errors.ts';
 import { mayAccessThread, openAccess, type Principal } from './auth.ts';
-import { planJoin, type JoinPlan } from './join.ts';
+import { orderJoin, planJoin } from './join.ts';
+import { BacklogLost, backlogPages, RESUME_PAGE } from './backlog.ts';
 import type { GatewayContext } from './context.ts';
 
 type Frame<T extends ClientFrame['type']> = Extract<ClientFrame, { type: T }>;
@@ -28,6 +29,11 @@ const CONTROL_RESERVE_BYTES = 256;
 /** How long a server-initiated close waits for the peer's close frame before dropping the TCP connection. */
 const CLOSE_GRACE_MS = 1000;
 const SLOW_CONSUMER_CLOSE_GRACE_MS = 5000;
+/**
+ * How long a joiner waits for live delivery to catch up with what it read from the store (the
+ * events go through pub/sub, the reads through commands); beyond it the join is treated as a gap.
+ */
+const JOIN_CATCH_UP_MS = 5000;
 
 interface Subscription {
   /** `<epoch>.`: every cursor of the thread's history as subscribed starts with it. */
@@ -36,7 +42,6 @@ interface Subscription {
   buffer: LiveEnvelope[] | null;
   /** Bytes waiting in `buffer`; past maxBufferedBytes the joiner is a slow consumer. */
   bufferBytes: number;
-  plan: JoinPlan | null;
   /** Posts in flight from this socket: events wait in `held` until their reply is sent. */
   holds: number;
   held: Buffer[];
@@ -93,11 +98,6 @@ export class Connection implements ThreadViewer {
       return;
     }
     if (this.fromAnotherEpoch(threadId, subscription, envelope)) return;
-    if (subscription.plan) {
-      const verdict = subscription.plan.accept(envelope);
-      if (verdict === 'drop') return;
-      if (verdict === 'settled') subscription.plan = null;
-    }
     this.deliverLive(threadId, subscription, envelope, data);
   }
 
@@ -313,57 +313,44 @@ export class Connection implements ThreadViewer {
       throw new RequestError(ErrorCode.limitExceeded, 'too many subscriptions on this connection');
     }
     const started = performance.now();
-    const { store, hub, config } = this.context;
+    const { store, hub } = this.context;
     const subscription: Subscription = {
       epochPrefix: null,
       buffer: [],
       bufferBytes: 0,
-      plan: null,
       holds: 0,
       held: [],
     };
     this.subscriptions.set(threadId, subscription);
     this.context.metrics.subscriptions.inc();
+    const current = () => this.state !== 'closed' && this.subscriptions.get(threadId) === subscription;
     try {
       await hub.add(threadId, this);
       const thread = await store.getThread(threadId);
       if (!thread) throw new RequestError(ErrorCode.notFound, 'thread not found');
       subscription.epochPrefix = `${thread.epoch}.`;
-      let recovered = false;
-      let items: Awaited<ReturnType<typeof store.readAfter>>['items'] = [];
-      let truncated = false;
-      if (frame.cursor !== undefined) {
-        const after = await store.readAfter(threadId, frame.cursor, config.resumeLimit);
-        recovered = after.recovered;
-        items = after.items;
-      }
-      if (!recovered) {
-        const latest = await store.readLatest(threadId, config.backlogLimit);
-        items = latest.items;
-        truncated = latest.truncated;
-      }
-      const run = await store.currentRun(threadId);
-      if (this.subscriptions.get(threadId) !== subscription) {
+      const backlog = await this.readBacklog(threadId, frame.cursor);
+      if (!current())
         throw new RequestError(ErrorCode.conflict, 'unsubscribed before the subscription took effect');
-      }
-      const plan = planJoin(threadId, items, run);
-      const cursor = items.at(-1)?.cursor ?? (recovered ? (frame.cursor ?? null) : null);
       this.send({
         type: 'subscribed',
         requestId,
         threadId,
-        recovered,
-        cursor,
-        backlog: items.length,
-        truncated,
+        recovered: backlog.recovered,
+        cursor: backlog.newest,
+        backlog: backlog.count,
+        truncated: backlog.truncated,
         epoch: thread.epoch,
       });
       // The backlog can be far bigger than the slow-consumer bound (a resume after a long absence):
-      // it is paced by the socket, never queueing more than half the bound, while live events wait
-      // in the subscription's buffer (itself bounded).
+      // it is read in pages and paced by the socket, never queueing more than half the bound, while
+      // live events wait in the subscription's buffer (itself bounded).
       let waitedMs = 0;
+      const backlogIds = new Set<string>();
       let written: Promise<void> | undefined;
-      for (const item of items) {
+      for await (const item of backlog.items) {
+        if (!current()) return;
+        backlogIds.add(item.message.id);
         const data = JSON.stringify({
           type: 'message',
           threadId,
@@ -374,24 +361,27 @@ export class Connection implements ThreadViewer {
           const waitStarted = performance.now();
           await written;
           waitedMs += performance.now() - waitStarted;
-          if (this.state === 'closed' || this.subscriptions.get(threadId) !== subscription) return;
+          if (!current()) return;
         }
         written = new Promise<void>((resolve) => this.sendRaw(data, resolve));
       }
-      for (const event of plan.runFrames) this.send(event);
+      const run = await store.currentRun(threadId);
+      // Every event up to what was read must be in the buffer before the join is ordered.
+      if (!(await hub.reached(threadId, run.lastSeq, JOIN_CATCH_UP_MS))) {
+        if (current()) this.gap(threadId);
+        return;
+      }
+      if (!current()) return;
+      const plan = planJoin(threadId, backlogIds, run);
       const buffered = subscription.buffer ?? [];
       subscription.buffer = null;
-      subscription.plan = plan;
-      for (const envelope of buffered) {
-        if (this.fromAnotherEpoch(threadId, subscription, envelope)) break;
-        if (!subscription.plan)
-          this.deliverLive(threadId, subscription, envelope, Buffer.from(envelope.frame));
-        else {
-          const verdict = subscription.plan.accept(envelope);
-          if (verdict === 'drop') continue;
-          if (verdict === 'settled') subscription.plan = null;
-          this.deliverLive(threadId, subscription, envelope, Buffer.from(envelope.frame));
-        }
+      subscription.bufferBytes = 0;
+      for (const next of orderJoin(plan, buffered)) {
+        if (!current()) break;
+        if ('event' in next) this.send(next.event);
+        else if (!this.fromAnotherEpoch(threadId, subscription, next.envelope)) {
+          this.deliverLive(threadId, subscription, next.envelope, Buffer.from(next.envelope.frame));
+        } else break;
       }
       this.context.metrics.resumeSeconds.observe((performance.now() - started - waitedMs) / 1000);
     } catch (error) {
@@ -400,8 +390,51 @@ export class Connection implements ThreadViewer {
         this.context.metrics.subscriptions.dec();
         this.context.hub.remove(threadId, this);
       }
+      if (error instanceof BacklogLost) {
+        // History was trimmed past the resume point while it was being read: the client resumes
+        // again (and gets `recovered: false`).
+        this.gap(threadId);
+        return;
+      }
       throw error;
     }
+  }
+
+  /**
+   * What a subscribe sends as backlog: with a cursor that can be continued, every message after
+   * it (read in pages, up to CHORUS_RESUME_LIMIT); otherwise the newest CHORUS_BACKLOG_LIMIT.
+   */
+  private async readBacklog(
+    threadId: string,
+    cursor: string | undefined,
+  ): Promise<{
+    recovered: boolean;
+    truncated: boolean;
+    newest: string | null;
+    count: number;
+    items: AsyncIterable<StoredItem>;
+  }> {
+    const { store, config } = this.context;
+    if (cursor !== undefined) {
+      const first = await store.readAfter(threadId, cursor, Math.min(RESUME_PAGE, config.resumeLimit));
+      if (first.recovered && first.missed <= config.resumeLimit) {
+        return {
+          recovered: true,
+          truncated: false,
+          newest: first.newest,
+          count: first.missed,
+          items: backlogPages(store, threadId, first.items, first.missed),
+        };
+      }
+    }
+    const latest = await store.readLatest(threadId, config.backlogLimit);
+    return {
+      recovered: false,
+      truncated: latest.truncated,
+      newest: latest.items.at(-1)?.cursor ?? null,
+      count: latest.items.length,
+      items: backlogPages(store, threadId, latest.items, latest.items.length),
+    };
   }
 
   private async onUnsubscribe(frame: Frame<'unsubscribe'>): Promise<void> {
@@ -444,10 +477,16 @@ export class Connection implements ThreadViewer {
     this.requireParticipant(frame.threadId);
     if (!(await this.context.store.getThread(frame.threadId)))
       throw new RequestError(ErrorCode.notFound, 'thread not found');
-    const runId = await this.context.runs.activeRunId(frame.threadId);
-    // `cancelled` first, then the run's message-end (cancelled) and run-end reach subscribers.
-    this.send({ type: 'cancelled', requestId: frame.requestId, threadId: frame.threadId, runId });
-    if (runId) await this.context.runs.cancel(frame.threadId, runId);
+    // `cancelled` first, then the run's message-end (cancelled) and run-end: the thread's events
+    // wait for this socket until the reply is out. The run answered here ends `cancelled`.
+    const subscription = this.subscriptions.get(frame.threadId);
+    if (subscription) subscription.holds += 1;
+    try {
+      const runId = await this.context.runs.cancel(frame.threadId);
+      this.send({ type: 'cancelled', requestId: frame.requestId, threadId: frame.threadId, runId });
+    } finally {
+      if (subscription) this.release(subscription);
+    }
   }
 
   private async onHistory(frame: Frame<'history'>): Promise<void> {

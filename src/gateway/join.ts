@@ -1,66 +1,87 @@
 // Joining a thread, race-free: the caller subscribes to live events first (buffering them), then
 // reads the backlog, then the current run. `planJoin` turns what was read into the frames to send
-// and a filter for the buffered live events:
-// - `message` / `message-end` events are judged by the backlog: sent unless the backlog has them
-//   (history and live order of messages are the same, the store appends and publishes atomically);
-// - every other event is judged by liveId: sent only when newer than what the snapshot covered.
+// and the order to send them in. `lastSeq` (the thread's live sequence number when the current
+// run was read) splits the buffered events:
+// - at or below it, the snapshot covers the current run, so only what it cannot show is sent: a
+//   stored message missing from the backlog (it ended between the two reads), `run-end` (a resuming
+//   client must learn that the run it watched is over) and `thread-deleted`. Those of an earlier
+//   run go out before the snapshot's `run-start`, those of its own run after it and before the
+//   in-flight message, exactly where live delivery would have put them;
+// - above it, everything is new and is sent (live delivery is ordered per thread).
 import type { ThreadEvent } from '../protocol/frames.ts';
 import { foldCurrentRun } from '../runs/current-run.ts';
-import { compareLiveIds, type LiveEnvelope, type StoredItem } from '../store/store.ts';
+import type { LiveEnvelope } from '../store/store.ts';
 
 export interface JoinPlan {
-  /** Frames after the backlog: run-start, message-start and the snapshot delta, when a run is active. */
-  runFrames: ThreadEvent[];
-  /**
-   * What to do with a buffered (or later) live envelope: drop it (the backlog or snapshot has it),
-   * send it, or send it and stop filtering — an event newer than the watermark proves that every
-   * later one is new too (live delivery is ordered per thread).
-   */
-  accept(envelope: LiveEnvelope): 'drop' | 'send' | 'settled';
+  /** The snapshot of the current run, in three parts (each may be empty). */
+  runStart: ThreadEvent | null;
+  /** message-start and the snapshot delta of the in-flight message. */
+  inFlight: ThreadEvent[];
+  /** The live seq of the snapshot's run-start (0 without a run). */
+  runStartSeq: number;
+  /** The thread's live seq when the run was read: events up to it are judged by the snapshot. */
+  lastSeq: number;
+  /** Whether a buffered or later live event is to be sent. */
+  accept(envelope: LiveEnvelope): boolean;
 }
 
 export function planJoin(
   threadId: string,
-  backlog: readonly StoredItem[],
-  run: { events: readonly LiveEnvelope[]; lastLiveId: string | null },
+  backlogIds: ReadonlySet<string>,
+  run: { events: readonly LiveEnvelope[]; lastSeq: number },
 ): JoinPlan {
-  const backlogIds = new Set(backlog.map((item) => item.message.id));
-  const runFrames: ThreadEvent[] = [];
   const { runStart, inFlight } = foldCurrentRun(run.events);
-  if (runStart) {
-    runFrames.push(runStart);
-    if (inFlight && !backlogIds.has(inFlight.start.messageId)) {
-      runFrames.push(inFlight.start, {
-        type: 'message-delta',
-        threadId,
-        messageId: inFlight.start.messageId,
-        seq: inFlight.seq,
-        snapshot: true,
-        text: inFlight.content.text,
-        parts: inFlight.content.snapshotParts(),
-      });
-    }
+  const frames: ThreadEvent[] = [];
+  if (runStart && inFlight && !backlogIds.has(inFlight.start.messageId)) {
+    frames.push(inFlight.start, {
+      type: 'message-delta',
+      threadId,
+      messageId: inFlight.start.messageId,
+      seq: inFlight.seq,
+      snapshot: true,
+      text: inFlight.content.text,
+      parts: inFlight.content.snapshotParts(),
+    });
   }
-  const watermark = run.lastLiveId;
+  const { lastSeq } = run;
   return {
-    runFrames,
-    accept(envelope) {
-      const { event } = envelope;
-      if (newer(envelope, watermark)) return backlogIds.has(messageIdOf(event)) ? 'drop' : 'settled';
-      // A message-end older than the watermark whose message is not in the backlog ended between the
-      // backlog read and the run read: the joiner gets it whole (without its start and deltas).
-      if (event.type === 'message' || event.type === 'message-end') {
-        return backlogIds.has(event.message.id) ? 'drop' : 'send';
-      }
-      return 'drop';
+    runStart,
+    inFlight: frames,
+    runStartSeq: runStart ? (run.events[0]?.liveSeq ?? 0) : 0,
+    lastSeq,
+    accept({ event, liveSeq }) {
+      if (event.type === 'message' || event.type === 'message-end') return !backlogIds.has(event.message.id);
+      if (liveSeq > lastSeq) return true;
+      return event.type === 'run-end' || event.type === 'thread-deleted';
     },
   };
 }
 
-function messageIdOf(event: ThreadEvent): string {
-  return event.type === 'message' || event.type === 'message-end' ? event.message.id : '';
-}
-
-function newer(envelope: LiveEnvelope, watermark: string | null): boolean {
-  return watermark === null || compareLiveIds(envelope.liveId, watermark) > 0;
+/**
+ * The order a joiner gets the buffered events and the snapshot in: accepted events of earlier runs,
+ * the snapshot's run-start, accepted events of its run up to `lastSeq`, the in-flight message, then
+ * every accepted event after `lastSeq`. Returns what to send (frames of the snapshot as events,
+ * buffered envelopes as they are).
+ */
+export function orderJoin(
+  plan: JoinPlan,
+  buffered: readonly LiveEnvelope[],
+): Array<{ event: ThreadEvent } | { envelope: LiveEnvelope }> {
+  const accepted = buffered.filter((envelope) => plan.accept(envelope));
+  const beforeRun = accepted.filter(
+    (envelope) => envelope.liveSeq <= plan.lastSeq && envelope.liveSeq < plan.runStartSeq,
+  );
+  const inRun = accepted.filter(
+    (envelope) =>
+      envelope.liveSeq <= plan.lastSeq && envelope.liveSeq >= plan.runStartSeq && plan.runStart !== null,
+  );
+  const covered = new Set([...beforeRun, ...inRun]);
+  const after = accepted.filter((envelope) => !covered.has(envelope));
+  return [
+    ...beforeRun.map((envelope) => ({ envelope })),
+    ...(plan.runStart ? [{ event: plan.runStart }] : []),
+    ...inRun.map((envelope) => ({ envelope })),
+    ...plan.inFlight.map((event) => ({ event })),
+    ...after.map((envelope) => ({ envelope })),
+  ];
 }

@@ -1,6 +1,8 @@
 // Local fan-out: one store subscription per thread per instance, shared by every local viewer.
 // An event arrives once (already serialized by the store) and is handed to each viewer as is.
-import type { LiveEnvelope, Store } from '../store/store.ts';
+// The hub also knows how far delivery has come per thread (`lastSeq`), so that a joiner can wait
+// until every event up to what it read from the store has reached it.
+import type { LiveEnvelope, LiveSubscription, Store } from '../store/store.ts';
 import type { Logger } from '../log.ts';
 
 /** A local receiver of a thread's live events (a connection's subscription). */
@@ -11,10 +13,19 @@ export interface ThreadViewer {
   gap(threadId: string): void;
 }
 
+interface Waiter {
+  seq: number;
+  resolve: (reached: boolean) => void;
+  timer: NodeJS.Timeout;
+}
+
 interface ThreadEntry {
   viewers: Set<ThreadViewer>;
-  /** Resolves when the store subscription is active; the unsubscribe function. */
-  ready: Promise<() => Promise<void>>;
+  /** Resolves when the store subscription is active. */
+  ready: Promise<LiveSubscription>;
+  /** The thread's live seq delivered so far (the subscription's baseline, then each event's). */
+  lastSeq: number;
+  waiters: Set<Waiter>;
 }
 
 export class Hub {
@@ -40,22 +51,35 @@ export class Hub {
   async add(threadId: string, viewer: ThreadViewer): Promise<void> {
     let entry = this.threads.get(threadId);
     if (!entry) {
-      const viewers = new Set<ThreadViewer>();
-      const ready = this.store.subscribe(
+      const created: ThreadEntry = {
+        viewers: new Set<ThreadViewer>(),
+        ready: Promise.resolve({ lastSeq: 0, unsubscribe: async () => {} }),
+        lastSeq: 0,
+        waiters: new Set(),
+      };
+      created.ready = this.store.subscribe(
         threadId,
         (envelope) => {
           const data = Buffer.from(envelope.frame);
-          for (const each of viewers) each.deliver(threadId, envelope, data);
+          if (envelope.liveSeq > created.lastSeq) created.lastSeq = envelope.liveSeq;
+          for (const each of created.viewers) each.deliver(threadId, envelope, data);
+          this.settleWaiters(created);
         },
         () => {
-          for (const each of [...viewers]) each.gap(threadId);
+          for (const each of [...created.viewers]) each.gap(threadId);
         },
       );
-      entry = { viewers, ready };
+      entry = created;
       this.threads.set(threadId, entry);
-      ready.catch(() => {
-        if (this.threads.get(threadId) === entry) this.threads.delete(threadId);
-      });
+      created.ready.then(
+        (subscription) => {
+          if (subscription.lastSeq > created.lastSeq) created.lastSeq = subscription.lastSeq;
+          this.settleWaiters(created);
+        },
+        () => {
+          if (this.threads.get(threadId) === created) this.threads.delete(threadId);
+        },
+      );
     }
     entry.viewers.add(viewer);
     try {
@@ -70,10 +94,39 @@ export class Hub {
     const entry = this.threads.get(threadId);
     if (!entry || !entry.viewers.delete(viewer) || entry.viewers.size > 0) return;
     this.threads.delete(threadId);
+    for (const waiter of entry.waiters) this.endWaiter(entry, waiter, false);
     entry.ready
-      .then((unsubscribe) => unsubscribe())
+      .then((subscription) => subscription.unsubscribe())
       .catch((error: unknown) =>
         this.logger.warn({ err: error, threadId }, 'unsubscribe from the store failed'),
       );
+  }
+
+  /**
+   * Resolves true once every event of the thread up to `seq` has been delivered to the viewers
+   * (at once when it has), false after `timeoutMs` or when the thread has no viewers left.
+   */
+  reached(threadId: string, seq: number, timeoutMs: number): Promise<boolean> {
+    const entry = this.threads.get(threadId);
+    if (!entry) return Promise.resolve(false);
+    if (entry.lastSeq >= seq) return Promise.resolve(true);
+    return new Promise((resolve) => {
+      const waiter: Waiter = {
+        seq,
+        resolve,
+        timer: setTimeout(() => this.endWaiter(entry, waiter, false), timeoutMs),
+      };
+      entry.waiters.add(waiter);
+    });
+  }
+
+  private settleWaiters(entry: ThreadEntry) {
+    for (const waiter of entry.waiters) if (entry.lastSeq >= waiter.seq) this.endWaiter(entry, waiter, true);
+  }
+
+  private endWaiter(entry: ThreadEntry, waiter: Waiter, reached: boolean) {
+    clearTimeout(waiter.timer);
+    entry.waiters.delete(waiter);
+    waiter.resolve(reached);
   }
 }

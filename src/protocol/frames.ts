@@ -265,6 +265,8 @@ export const RunStart = loose({
   threadId,
   runId: z.string(),
   team: z.string().optional(),
+  /** The user messages (ids) this run answers, oldest first. */
+  posts: z.array(z.string()).optional(),
   trigger: z.string().optional(),
 });
 export const MessageStart = loose({

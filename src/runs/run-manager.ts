@@ -1,17 +1,43 @@
-// Runs: one at a time per thread cluster-wide (a lease in the store, fenced writes), posts queued
-// while a run is active, cancellation by a control signal that reaches whichever instance runs
-// the thread, and a drain on shutdown that stores what still streams as `interrupted`.
+// Runs: one at a time per thread cluster-wide. Each state change is one store transition
+// (docs/storage.md): a post is stored, published and queued in one step (and, when the thread is
+// idle, the same step starts the run that answers it); a run's start moves the queue into its
+// record; every event it publishes is fenced by its lease; its end publishes run-end and starts
+// the next run or releases the lease. Cancel and delete are durable state the holder reads on
+// each write and renewal; control signals are only the fast path. Orphaned runs (their holder
+// died or stalled past its lease) and posts left waiting are found by the sweep: threads with
+// local viewers often, every thread through the cluster-wide index.
 import { nanoid } from 'nanoid';
-import type { Message } from '../protocol/frames.ts';
+import type { Message, ThreadEvent } from '../protocol/frames.ts';
 import { ErrorCode, MessageStatus, RunEndReason } from '../protocol/codes.ts';
-import { RequestError } from '../errors.ts';
+import { RequestError, StoreError } from '../errors.ts';
 import { RunAbort } from '../agents/group-chat.ts';
 import { foldCurrentRun, type InFlightMessage } from './current-run.ts';
 import { DeltaCoalescer } from './delta-coalescer.ts';
-import { StoreError, type LeaseHandle, type Store, type StoredItem } from '../store/store.ts';
-import type { TeamRegistry } from '../teams/team.ts';
+import { CrashPoint, reach } from './crash-points.ts';
+import type {
+  CancelReason,
+  LeaseHandle,
+  PostResult,
+  RunClaim,
+  RunEnd,
+  RunRecord,
+  Store,
+  StoredItem,
+} from '../store/store.ts';
+import type { Team, TeamRegistry } from '../teams/team.ts';
 import type { Logger } from '../log.ts';
 import type { Metrics } from '../metrics.ts';
+
+/**
+ * A post marks its thread in the sweep index due this long after it: longer than any store
+ * command may take, so that a sweep never finds the thread idle while the post is still being
+ * written.
+ */
+const POST_SWEEP_GRACE_MS = 15_000;
+/** Threads the sweep takes from the index per round. */
+const SWEEP_BATCH = 100;
+/** Threads whose team this instance remembers (a post needs it before its one store step). */
+const TEAM_CACHE_SIZE = 10_000;
 
 export interface RunManagerOptions {
   store: Store;
@@ -29,8 +55,11 @@ export interface RunManagerOptions {
 
 interface ActiveRun {
   runId: string;
+  lease: LeaseHandle;
   controller: AbortController;
   done: Promise<void>;
+  /** Set once a write was refused for the lease: nothing more may be written. */
+  leaseLost: boolean;
 }
 
 export interface PostInput {
@@ -44,21 +73,28 @@ export class RunManager {
   private readonly options: Required<RunManagerOptions>;
   private readonly active = new Map<string, ActiveRun>();
   private readonly starting = new Set<string>();
-  private readonly kicks = new Set<Promise<void>>();
+  private readonly tasks = new Set<Promise<void>>();
+  private readonly teamOfThread = new Map<string, string>();
   private draining = false;
   private readonly offSignal: () => void;
 
   constructor(options: RunManagerOptions) {
     this.options = { contextMessages: 200, deltaWindowMs: 0, ...options };
-    this.offSignal = options.store.onSignal((signal) => {
-      const run = this.active.get(signal.threadId);
-      if (!run) return;
-      if (signal.type === 'cancel' && signal.runId === run.runId) {
-        run.controller.abort(new RunAbort(signal.reason));
-      } else if (signal.type === 'delete') {
-        run.controller.abort(new RunAbort('deleted'));
-      }
-    });
+    this.offSignal = options.store.onSignal(
+      (signal) => {
+        const run = this.active.get(signal.threadId);
+        if (!run) return;
+        if (signal.type === 'cancel' && signal.runId === run.runId) {
+          run.controller.abort(new RunAbort(signal.reason));
+        } else if (signal.type === 'delete') {
+          run.controller.abort(new RunAbort('deleted'));
+        }
+      },
+      // Signals may have been lost: read what they stand for from the store now.
+      () => {
+        for (const run of this.active.values()) void this.renew(run);
+      },
+    );
   }
 
   get activeRuns(): number {
@@ -66,28 +102,19 @@ export class RunManager {
   }
 
   /**
-   * Stores a user message and broadcasts it (one atomic step); a run then starts, or the message
-   * waits for the next one. The gateway holds the thread's events for the poster's socket until it
-   * has sent `posted`, so the reply precedes the broadcast `message` there.
+   * Stores a user message, broadcasts it and queues it, in one store step that also starts the run
+   * when the thread is idle. The gateway holds the thread's events for the poster's socket until
+   * it has sent `posted`, so the reply precedes the broadcast `message` there.
    */
   async post(input: PostInput): Promise<{ item: StoredItem; duplicate: boolean; queued: boolean }> {
     const { store } = this.options;
-    const thread = await store.getThread(input.threadId);
-    if (!thread) throw new RequestError(ErrorCode.notFound, 'thread not found');
-    const team = this.options.teams.get(thread.team);
-    if (!team) throw new RequestError(ErrorCode.internal, "the thread's team is not available");
-    // A retry of a stored post is answered as such before any limit could refuse it.
-    const previous = await store.findByClientMessageId(input.threadId, input.clientMessageId);
-    if (previous) return { item: previous, duplicate: true, queued: false };
-    if (this.draining) throw new RequestError(ErrorCode.unavailable, 'this instance is shutting down');
-
-    const runActive = (await store.leaseHolder(input.threadId)) !== null;
-    if (runActive && team.multitask === 'reject') {
-      throw new RequestError(ErrorCode.busy, 'a run is active on this thread');
+    if (this.draining) {
+      // A retry of a stored post is still answered; nothing new starts on a draining instance.
+      const previous = await store.findByClientMessageId(input.threadId, input.clientMessageId);
+      if (previous) return { item: previous, duplicate: true, queued: false };
+      throw new RequestError(ErrorCode.unavailable, 'this instance is shutting down');
     }
-    if (runActive && (await store.queueLength(input.threadId)) >= (team.queueMax ?? this.options.queueMax)) {
-      throw new RequestError(ErrorCode.busy, 'too many posts are waiting on this thread');
-    }
+    let teamName = await this.teamName(input.threadId);
     const message: Message = {
       id: nanoid(16),
       role: 'user',
@@ -97,40 +124,109 @@ export class RunManager {
       createdAt: new Date().toISOString(),
       clientMessageId: input.clientMessageId,
     };
-    const { item, duplicate } = await store.appendAndPublish(input.threadId, message, 'message');
-    if (duplicate) return { item, duplicate, queued: false };
-    this.options.metrics.messages.inc({ role: 'user', status: MessageStatus.completed });
-    await store.enqueue(input.threadId, message.id, Number.MAX_SAFE_INTEGER);
-    if (runActive && team.multitask === 'interrupt') {
-      const runId = await this.activeRunId(input.threadId);
-      if (runId)
-        await store.signal({ type: 'cancel', threadId: input.threadId, runId, reason: 'superseded' });
+    for (let attempt = 0; ; attempt += 1) {
+      const team = this.options.teams.get(teamName);
+      if (!team) throw new RequestError(ErrorCode.internal, "the thread's team is not available");
+      const result = await this.postOnce(input.threadId, message, team);
+      if (result.status !== 'team-changed') return this.afterPost(input.threadId, result);
+      // The thread was deleted and created again with another team since this instance looked.
+      this.rememberTeam(input.threadId, result.team);
+      teamName = result.team;
+      if (attempt > 0) throw new RequestError(ErrorCode.unavailable, 'the thread changed meanwhile; retry');
     }
-    this.kick(input.threadId);
-    return { item, duplicate, queued: runActive };
   }
 
-  /** The id of the thread's active run anywhere in the cluster, or null. */
-  async activeRunId(threadId: string): Promise<string | null> {
-    const local = this.active.get(threadId);
-    if (local) return local.runId;
-    const { events } = await this.options.store.currentRun(threadId);
-    const start = events[0]?.event;
-    return start?.type === 'run-start' ? start.runId : null;
+  private async postOnce(threadId: string, message: Message, team: Team): Promise<PostResult> {
+    const { store, leaseMs, contextMessages, instanceId } = this.options;
+    const [posted, marked] = await Promise.allSettled([
+      store.post({
+        threadId,
+        message,
+        team: team.name,
+        multitask: team.multitask,
+        queueMax: team.queueMax ?? this.options.queueMax,
+        start: { owner: instanceId, leaseMs, runId: nanoid(16), contextLimit: contextMessages },
+      }),
+      // In the same round trip: a post whose instance dies now is still found by a sweep.
+      store.markForSweep(threadId, POST_SWEEP_GRACE_MS),
+    ]);
+    if (marked.status === 'rejected') {
+      this.options.logger.warn({ err: marked.reason, threadId }, 'could not mark the thread for the sweep');
+    }
+    if (posted.status === 'rejected') {
+      const error: unknown = posted.reason;
+      if (error instanceof StoreError && error.code === 'not-found') {
+        this.teamOfThread.delete(threadId);
+        throw new RequestError(ErrorCode.notFound, 'thread not found');
+      }
+      throw error;
+    }
+    return posted.value;
   }
 
-  /** Asks whichever instance runs `runId` to cancel it. */
-  async cancel(threadId: string, runId: string): Promise<void> {
-    await this.options.store.signal({ type: 'cancel', threadId, runId, reason: 'cancelled' });
+  private afterPost(
+    threadId: string,
+    result: Exclude<PostResult, { status: 'team-changed' }>,
+  ): { item: StoredItem; duplicate: boolean; queued: boolean } {
+    switch (result.status) {
+      case 'busy':
+        throw new RequestError(
+          ErrorCode.busy,
+          result.reason === 'run-active'
+            ? 'a run is active on this thread'
+            : 'too many posts are waiting on this thread',
+        );
+      case 'duplicate':
+        if (result.needsRun) this.kick(threadId);
+        return { item: result.item, duplicate: true, queued: result.queued };
+      case 'stored':
+        reach(CrashPoint.postStored);
+        this.options.metrics.messages.inc({ role: 'user', status: MessageStatus.completed });
+        if (result.supersededRunId) {
+          const runId = result.supersededRunId;
+          this.options.store
+            .signal({ type: 'cancel', threadId, runId, reason: 'superseded' })
+            .catch((error: unknown) =>
+              this.options.logger.warn({ err: error, threadId }, 'cancel signal failed'),
+            );
+        }
+        if (result.run) this.track(this.runClaims(result.run));
+        else if (result.needsRun) this.kick(threadId);
+        return { item: result.item, duplicate: false, queued: result.queued };
+    }
   }
 
-  /** Cancels an active run, deletes the thread and tells every subscriber. */
+  /**
+   * Records a cancel for the thread's active run (its holder stops at its next write or renewal;
+   * the control signal makes that immediate) and answers the run's id, or null when no run was
+   * active. A run that was answered here ends `cancelled`.
+   */
+  async cancel(threadId: string, reason: CancelReason = 'cancelled'): Promise<string | null> {
+    const { store } = this.options;
+    const runId = await store.requestCancel(threadId, reason);
+    if (runId) {
+      await store
+        .signal({ type: 'cancel', threadId, runId, reason })
+        .catch((error: unknown) =>
+          this.options.logger.warn({ err: error, threadId }, 'cancel signal failed'),
+        );
+    }
+    return runId;
+  }
+
+  /** Deletes the thread (an active run stops at its next write) and tells every subscriber. */
   async deleteThread(threadId: string): Promise<boolean> {
     const { store } = this.options;
-    await store.signal({ type: 'delete', threadId });
     await this.deleteRemoteConversations(threadId);
     const existed = await store.deleteThread(threadId);
-    if (existed) await store.publish(threadId, { type: 'thread-deleted', threadId });
+    this.teamOfThread.delete(threadId);
+    if (existed) {
+      await store
+        .signal({ type: 'delete', threadId })
+        .catch((error: unknown) =>
+          this.options.logger.warn({ err: error, threadId }, 'delete signal failed'),
+        );
+    }
     return existed;
   }
 
@@ -151,17 +247,15 @@ export class RunManager {
     }
   }
 
-  /** Starts a run for the thread's queued posts when nobody runs it. Never throws. */
+  /** Takes the thread's lease and runs what waits (recovering an orphaned run first). Never throws. */
   kick(threadId: string): void {
-    const task = this.tryRun(threadId)
-      .catch((error: unknown) => this.options.logger.error({ err: error, threadId }, 'run failed to start'))
-      .finally(() => this.kicks.delete(task));
-    this.kicks.add(task);
+    this.track(this.tryRun(threadId));
   }
 
   /**
    * Stops new runs, lets active runs finish for up to `drainMs`, then interrupts what still runs
-   * (stored as `interrupted`, `run-end` `interrupted`) and waits for it.
+   * (stored as `interrupted`, `run-end` `interrupted`) and waits for it. Posts still waiting are
+   * left to another instance's sweep.
    */
   async drain(drainMs: number): Promise<void> {
     this.draining = true;
@@ -176,137 +270,199 @@ export class RunManager {
     clearTimeout(timer);
     for (const run of this.active.values()) run.controller.abort(new RunAbort('interrupted'));
     await Promise.all(runs());
-    await Promise.all([...this.kicks]);
+    await Promise.all([...this.tasks]);
   }
 
   close(): void {
     this.offSignal();
   }
 
-  private async tryRun(threadId: string): Promise<void> {
-    const { store } = this.options;
-    while (!this.draining && !this.active.has(threadId) && !this.starting.has(threadId)) {
-      this.starting.add(threadId);
-      let lease: LeaseHandle | null;
-      try {
-        lease = await store.acquireLease(threadId, this.options.instanceId, this.options.leaseMs);
-      } finally {
-        this.starting.delete(threadId);
-      }
-      if (!lease) return; // another instance runs it and will take the queue afterwards
-      try {
-        await this.recoverInterruptedRun(threadId, lease);
-        const triggers = await store.drainQueue(threadId);
-        if (triggers.length > 0 && !this.draining) await this.execute(threadId, lease);
-      } finally {
-        await store
-          .releaseLease(lease)
-          .catch((error: unknown) =>
-            this.options.logger.warn({ err: error, threadId }, 'lease release failed; it will expire'),
-          );
-      }
-      // A post may have been queued between the drain and the release: look again.
-      if ((await store.queueLength(threadId)) === 0) return;
-    }
-  }
-
   /**
-   * Failover: a current run without its run-end, found by the new lease holder, belonged to an
-   * instance that died (its lease expired). Stores its in-flight message as `interrupted` with the
-   * text so far and ends the run `interrupted`, so viewers everywhere learn what happened.
+   * Looks for work nobody does: an orphaned run (a run record whose lease expired) or posts waiting
+   * without a lease holder. Checks `watched` (threads with local viewers) every time, and the
+   * threads the cluster-wide index says are due.
    */
-  private async recoverInterruptedRun(threadId: string, lease: LeaseHandle): Promise<void> {
-    const { store, logger, metrics } = this.options;
-    const { events } = await store.currentRun(threadId);
-    const { runStart, inFlight } = foldCurrentRun(events);
-    if (!runStart) return;
-    logger.warn({ threadId, runId: runStart.runId }, 'recovering a run whose instance stopped');
-    if (inFlight) {
-      const message = messageCutShort(runStart.runId, inFlight, MessageStatus.interrupted);
-      await store.appendAndPublish(threadId, message, 'message-end', { fence: lease });
-      metrics.messages.inc({ role: 'assistant', status: MessageStatus.interrupted });
-    }
-    await store.publish(threadId, {
-      type: 'run-end',
-      threadId,
-      runId: runStart.runId,
-      reason: RunEndReason.interrupted,
-    });
-    metrics.runs.inc({ reason: RunEndReason.interrupted });
-  }
-
-  /**
-   * Looks for runs whose instance died: a thread with a current run but a free lease. Called
-   * periodically for the threads this instance has viewers of; recovery then runs queued posts.
-   */
-  async sweep(threadIds: Iterable<string>): Promise<void> {
-    for (const threadId of threadIds) {
+  async sweep(watched: Iterable<string>): Promise<void> {
+    const { store, leaseMs } = this.options;
+    const seen = new Set<string>();
+    for (const threadId of watched) {
       if (this.draining) return;
+      seen.add(threadId);
       if (this.active.has(threadId) || this.starting.has(threadId)) continue;
-      const holder = await this.options.store.leaseHolder(threadId);
-      if (holder !== null) continue;
-      // A run without its run-end (its instance died; tryRun recovers it first), or posts left
-      // queued by an instance that shut down between runs.
-      const { events } = await this.options.store.currentRun(threadId);
-      if (events.length > 0 || (await this.options.store.queueLength(threadId)) > 0) this.kick(threadId);
+      const state = await store.runState(threadId);
+      if (state.exists && !state.leaseHeld && (state.running || state.queued > 0)) this.kick(threadId);
+    }
+    if (this.draining) return;
+    for (const threadId of await store.claimDueThreads(SWEEP_BATCH, Math.max(1000, leaseMs))) {
+      if (this.draining) return;
+      if (this.active.has(threadId) || this.starting.has(threadId) || seen.has(threadId)) continue;
+      const state = await store.runState(threadId);
+      if (!state.exists || (!state.leaseHeld && !state.running && state.queued === 0)) {
+        await store.forgetIdle(threadId);
+      } else if (!state.leaseHeld) {
+        this.kick(threadId);
+      }
     }
   }
 
-  private async execute(threadId: string, lease: LeaseHandle): Promise<void> {
+  // --- internals -----------------------------------------------------------------------------
+
+  private track(task: Promise<void>): void {
+    const tracked = task
+      .catch((error: unknown) => this.options.logger.error({ err: error }, 'run task failed'))
+      .finally(() => this.tasks.delete(tracked));
+    this.tasks.add(tracked);
+  }
+
+  private async teamName(threadId: string): Promise<string> {
+    const known = this.teamOfThread.get(threadId);
+    if (known !== undefined) return known;
+    const thread = await this.options.store.getThread(threadId);
+    if (!thread) throw new RequestError(ErrorCode.notFound, 'thread not found');
+    this.rememberTeam(threadId, thread.team);
+    return thread.team;
+  }
+
+  private rememberTeam(threadId: string, team: string) {
+    this.teamOfThread.delete(threadId);
+    this.teamOfThread.set(threadId, team);
+    if (this.teamOfThread.size > TEAM_CACHE_SIZE) {
+      const oldest = this.teamOfThread.keys().next();
+      if (!oldest.done) this.teamOfThread.delete(oldest.value);
+    }
+  }
+
+  private async tryRun(threadId: string): Promise<void> {
+    const { store, logger, instanceId, leaseMs, contextMessages } = this.options;
+    if (this.draining || this.active.has(threadId) || this.starting.has(threadId)) return;
+    this.starting.add(threadId);
+    let lease: LeaseHandle | null = null;
+    try {
+      const acquired = await store.acquireLease(threadId, instanceId, leaseMs).catch((error: unknown) => {
+        if (error instanceof StoreError && error.code === 'not-found') return null;
+        throw error;
+      });
+      if (!acquired) return; // another instance holds it and will take the queue afterwards
+      lease = acquired.lease;
+      if (acquired.orphan) {
+        reach(CrashPoint.beforeRecover);
+        await this.recover(lease, acquired.orphan);
+      }
+      if (this.draining) return;
+      const claim = await store.startRun(lease, { runId: nanoid(16), contextLimit: contextMessages });
+      if (!claim) return;
+      lease = null; // the run owns it now: its end releases it
+      this.starting.delete(threadId);
+      await this.runClaims(claim);
+    } catch (error) {
+      if (error instanceof StoreError && error.code === 'lease-lost') {
+        logger.warn({ threadId }, 'lost the lease before the run started');
+        lease = null;
+      } else {
+        throw error;
+      }
+    } finally {
+      this.starting.delete(threadId);
+      if (lease) {
+        const held = lease;
+        await store
+          .releaseLease(held)
+          .catch((error: unknown) =>
+            logger.warn({ err: error, threadId }, 'lease release failed; it will expire'),
+          );
+        if (this.draining) await this.markDue(threadId);
+      }
+    }
+  }
+
+  /**
+   * Failover: a run record without its run-end, found by the new lease holder, belonged to an
+   * instance that died or stalled past its lease. Its in-flight message is stored `interrupted`
+   * with the text so far and the run ends `interrupted` (or `cancelled`, when a cancel was
+   * recorded), so viewers everywhere learn what happened.
+   */
+  private async recover(lease: LeaseHandle, orphan: RunRecord): Promise<void> {
     const { store, logger, metrics } = this.options;
-    const runId = nanoid(16);
+    logger.warn({ threadId: lease.threadId, runId: orphan.runId }, 'recovering a run whose instance stopped');
+    const { runStart, inFlight } = foldCurrentRun((await store.currentRun(lease.threadId)).events);
+    const message =
+      runStart?.runId === orphan.runId && inFlight
+        ? messageCutShort(orphan.runId, inFlight, MessageStatus.interrupted)
+        : null;
+    const { runEnd, message: stored } = await store.recoverRun(lease, orphan, message);
+    if (stored) metrics.messages.inc({ role: 'assistant', status: stored.message.status });
+    if (runEnd.event.type === 'run-end') metrics.runs.inc({ reason: runEnd.event.reason });
+  }
+
+  /** Runs a claimed run and, while posts keep waiting, the ones its end starts. */
+  private async runClaims(first: RunClaim): Promise<void> {
+    let claim: RunClaim | null = first;
+    while (claim) claim = await this.execute(claim);
+  }
+
+  /** Runs one claimed run to its end; answers the next run its end started, or null. */
+  private async execute(claim: RunClaim): Promise<RunClaim | null> {
+    const { store, logger, metrics, leaseMs } = this.options;
+    const { lease, runId } = claim;
+    const { threadId } = lease;
     const controller = new AbortController();
     let finish!: () => void;
     const done = new Promise<void>((resolve) => {
       finish = resolve;
     });
-    this.active.set(threadId, { runId, controller, done });
+    const run: ActiveRun = { runId, lease, controller, done, leaseLost: false };
+    this.active.set(threadId, run);
     metrics.runsActive.inc();
-    const renew = setInterval(
-      () => {
-        store.renewLease(lease, this.options.leaseMs).then(
-          (held) => {
-            if (!held) controller.abort(new RunAbort('interrupted'));
-          },
-          (error: unknown) => logger.warn({ err: error, threadId }, 'lease renewal failed'),
-        );
-      },
-      Math.max(100, Math.floor(this.options.leaseMs / 3)),
-    );
+    reach(CrashPoint.runStarted);
+    const renewal = setInterval(() => void this.renew(run), Math.max(100, Math.floor(leaseMs / 3)));
     const log = logger.child({ threadId, runId });
     let deltas: DeltaCoalescer | null = null;
+    /** Writes of the run: a recorded cancel they report stops the run. */
+    const checked = <T extends { cancel: CancelReason | null }>(result: T): T => {
+      if (result.cancel) controller.abort(new RunAbort(result.cancel));
+      return result;
+    };
     try {
-      const thread = await store.getThread(threadId);
-      const team = thread ? this.options.teams.get(thread.team) : undefined;
-      if (!thread || !team) return;
-      const { items } = await store.readLatest(threadId, this.options.contextMessages);
-      await store.publish(threadId, { type: 'run-start', threadId, runId, team: team.name });
       log.info('run started');
+      const team = this.options.teams.get(claim.team);
+      if (!team) {
+        return await this.end(run, {
+          reason: RunEndReason.failed,
+          detail: 'team',
+          explanation: 'the team is not available',
+        });
+      }
       const chat = team.createGroupChat();
       for await (const event of chat.run({
-        history: items.map((item) => item.message),
+        history: claim.context,
         signal: controller.signal,
         runId,
         conversationKey: threadId,
       })) {
-        if (isDeleted(controller.signal)) return;
+        if (isDeleted(controller.signal) || run.leaseLost) return null;
         switch (event.type) {
           case 'message-start': {
             let seq = 0;
             const messageId = event.messageId;
             deltas?.discard();
-            deltas = new DeltaCoalescer((delta) => {
+            deltas = new DeltaCoalescer(async (delta) => {
               seq += 1;
-              return store.publish(threadId, { type: 'message-delta', threadId, messageId, seq, ...delta });
+              const frame: ThreadEvent = { type: 'message-delta', threadId, messageId, seq, ...delta };
+              checked(await store.publishRunEvents(lease, runId, [frame]));
             }, this.options.deltaWindowMs);
-            await store.publish(threadId, {
-              type: 'message-start',
-              threadId,
-              runId,
-              messageId: event.messageId,
-              agent: event.agent,
-              createdAt: event.createdAt,
-            });
+            checked(
+              await store.publishRunEvents(lease, runId, [
+                {
+                  type: 'message-start',
+                  threadId,
+                  runId,
+                  messageId: event.messageId,
+                  agent: event.agent,
+                  createdAt: event.createdAt,
+                },
+              ]),
+            );
+            reach(CrashPoint.messageStarted);
             break;
           }
           case 'message-delta':
@@ -315,93 +471,138 @@ export class RunManager {
           case 'message-end':
             await deltas?.drain();
             deltas = null;
-            await store.appendAndPublish(threadId, event.message, 'message-end', { fence: lease });
+            checked(await store.endMessage(lease, runId, event.message));
+            reach(CrashPoint.messageEnded);
             metrics.messages.inc({ role: 'assistant', status: event.message.status });
             if (event.message.usage) metrics.tokens.inc(event.message.usage.outputTokens);
             if (this.draining && event.message.status === MessageStatus.completed) {
               // Shutting down: the message finished within the drain; start no further turn.
-              await this.publishRunEnd(threadId, runId, RunEndReason.interrupted, 'shutdown');
-              return;
+              return await this.end(run, { reason: RunEndReason.interrupted, detail: 'shutdown' });
             }
             break;
           case 'run-end':
-            await this.publishRunEnd(threadId, runId, event.reason, event.detail, event.explanation);
-            break;
+            return await this.end(run, event);
           default:
             event satisfies never;
         }
       }
+      return null;
     } catch (error) {
-      if (error instanceof StoreError && (error.code === 'lease-lost' || error.code === 'not-found')) {
-        log.warn({ code: error.code }, 'run stopped: it can no longer write to the thread');
-        if (error.code === 'not-found') {
-          await this.announceLostThread(threadId).catch((announceError: unknown) =>
-            log.warn({ err: announceError }, 'could not tell viewers that the thread is gone'),
-          );
-        }
-      } else {
-        log.error({ err: error }, 'run crashed');
-        await this.endAfterCrash(threadId, runId, lease).catch((endError: unknown) =>
-          log.error({ err: endError }, 'could not end the crashed run'),
-        );
-      }
+      deltas?.discard();
+      return await this.afterError(run, error);
     } finally {
       deltas?.discard();
-      clearInterval(renew);
+      clearInterval(renewal);
       this.active.delete(threadId);
       metrics.runsActive.dec();
       finish();
     }
   }
 
-  private async publishRunEnd(
-    threadId: string,
-    runId: string,
-    reason: RunEndReason,
-    detail?: string,
-    explanation?: string,
-  ): Promise<void> {
-    await this.options.store.publish(threadId, {
-      type: 'run-end',
-      threadId,
-      runId,
-      reason,
-      ...(detail === undefined ? {} : { detail }),
-      ...(explanation === undefined ? {} : { explanation }),
+  /** Publishes the run's end; starts the next run in the same step unless draining. */
+  private async end(run: ActiveRun, end: RunEnd): Promise<RunClaim | null> {
+    const { store, leaseMs, contextMessages } = this.options;
+    const { threadId } = run.lease;
+    const next = this.draining ? null : { runId: nanoid(16), contextLimit: contextMessages, leaseMs };
+    const result = await store.finishRun(run.lease, run.runId, end, next);
+    const ended = result.runEnd.event;
+    if (ended.type === 'run-end') {
+      this.options.metrics.runs.inc({ reason: ended.reason });
+      this.options.logger.info(
+        {
+          threadId,
+          runId: run.runId,
+          reason: ended.reason,
+          detail: ended.detail,
+          explanation: ended.explanation,
+        },
+        'run ended',
+      );
+    }
+    if (result.needsRun) await this.markDue(threadId);
+    return result.next;
+  }
+
+  private async afterError(run: ActiveRun, error: unknown): Promise<RunClaim | null> {
+    const { threadId } = run.lease;
+    const log = this.options.logger.child({ threadId, runId: run.runId });
+    if (error instanceof StoreError && error.code === 'lease-lost') {
+      run.leaseLost = true;
+      log.warn('run stopped: its lease is lost (another holder recovers it)');
+      await this.markDue(threadId);
+      return null;
+    }
+    if (error instanceof StoreError && error.code === 'not-found') {
+      log.warn('run stopped: the thread is gone');
+      if (!isDeleted(run.controller.signal)) {
+        await this.options.store
+          .announceLostThread(threadId)
+          .catch((announceError: unknown) =>
+            log.warn({ err: announceError }, 'could not tell viewers that the thread is gone'),
+          );
+      }
+      return null;
+    }
+    if (run.leaseLost || isDeleted(run.controller.signal)) return null;
+    log.error({ err: error }, 'run crashed');
+    return this.endAfterCrash(run).catch(async (endError: unknown) => {
+      log.error({ err: endError }, 'could not end the crashed run; the sweep recovers it');
+      await this.markDue(threadId);
+      return null;
     });
-    this.options.metrics.runs.inc({ reason });
-    this.options.logger.info({ threadId, runId, reason, detail, explanation }, 'run ended');
   }
 
   /**
-   * The thread vanished under a run without a delete-thread (Redis lost its data: FLUSHALL, a restart
-   * without persistence, eviction). Nobody else will end the run its viewers are watching: tell them
-   * the thread is gone, as a delete would, so that none waits for the rest of the run.
+   * After an unexpected error (a store command that failed or timed out while the store still
+   * answers): the message in flight is stored `failed` with the text streamed so far, as its
+   * viewers saw it, then the run ends. When the store does not answer, this fails too, and the run
+   * is recovered as interrupted once its lease expires (the sweep).
    */
-  private async announceLostThread(threadId: string): Promise<void> {
-    if (await this.options.store.getThread(threadId)) return;
-    await this.options.store.publish(threadId, { type: 'thread-deleted', threadId });
-    this.options.logger.warn({ threadId }, 'thread lost from the store mid-run: told its viewers it is gone');
-  }
-
-  /**
-   * Best effort after an unexpected error (a store command that failed or timed out while the
-   * store still answers): the message in flight is stored `failed` with the text streamed so far,
-   * as its viewers saw it, then the run ends. When the store does not answer, this fails too, and
-   * the run is recovered as interrupted once its lease expires (`sweep`).
-   */
-  private async endAfterCrash(threadId: string, runId: string, lease: LeaseHandle): Promise<void> {
+  private async endAfterCrash(run: ActiveRun): Promise<RunClaim | null> {
     const { store, metrics } = this.options;
-    const { runStart, inFlight } = foldCurrentRun((await store.currentRun(threadId)).events);
-    if (runStart?.runId === runId && inFlight) {
+    const { runStart, inFlight } = foldCurrentRun((await store.currentRun(run.lease.threadId)).events);
+    if (runStart?.runId === run.runId && inFlight) {
       const message: Message = {
-        ...messageCutShort(runId, inFlight, MessageStatus.failed),
+        ...messageCutShort(run.runId, inFlight, MessageStatus.failed),
         error: { code: 'internal', message: 'the run stopped on an internal error' },
       };
-      await store.appendAndPublish(threadId, message, 'message-end', { fence: lease });
+      await store.endMessage(run.lease, run.runId, message);
       metrics.messages.inc({ role: 'assistant', status: MessageStatus.failed });
     }
-    await this.publishRunEnd(threadId, runId, RunEndReason.failed, 'internal');
+    return this.end(run, { reason: RunEndReason.failed, detail: 'internal' });
+  }
+
+  /**
+   * Extends the run's lease and reads its durable state: a lost lease stops the run at once (no
+   * further write is accepted anyway), a renewal that errors too (the holder cannot prove it
+   * still holds the lease), and a recorded cancel stops it as a signal would.
+   */
+  private async renew(run: ActiveRun): Promise<void> {
+    if (run.controller.signal.aborted && run.leaseLost) return;
+    try {
+      const { held, cancel } = await this.options.store.renewLease(run.lease, this.options.leaseMs);
+      if (!held) {
+        run.leaseLost = true;
+        run.controller.abort(new RunAbort('interrupted', 'the run lost its lease'));
+      } else if (cancel) {
+        run.controller.abort(new RunAbort(cancel));
+      }
+    } catch (error) {
+      this.options.logger.warn(
+        { err: error, threadId: run.lease.threadId },
+        'lease renewal failed: stopping the run',
+      );
+      run.controller.abort(new RunAbort('interrupted', 'the run could not renew its lease'));
+    }
+  }
+
+  /** Asks the sweep to look at the thread soon (best effort). */
+  private async markDue(threadId: string): Promise<void> {
+    await this.options.store
+      .markForSweep(threadId, 0)
+      .catch((error: unknown) =>
+        this.options.logger.warn({ err: error, threadId }, 'could not mark the thread for the sweep'),
+      );
   }
 }
 

@@ -18,10 +18,14 @@ export interface ThreadKeys {
   lease: string;
   /** Counter: the last fencing token handed out for this thread. */
   leaseToken: string;
-  /** List of queued user message ids. */
+  /** Sorted set of queued user message ids, scored by their history offset. */
   queue: string;
-  /** Stream of the current run's events; its last id is the thread's last liveId. */
+  /** Hash: the current run's record (runId, team, owner, token, fence, posts, position, cancel). */
+  run: string;
+  /** Stream of the current run's events, entry ids `<liveSeq>-1`. */
   live: string;
+  /** Counter: the thread's last live sequence number (starts at the server clock in µs). */
+  liveSeq: string;
   /** Hash name → value: small values kept with the thread (getThreadValue / setThreadValue). */
   values: string;
   /** Pub/sub channel (sharded on Cluster) carrying every live event of the thread. */
@@ -33,6 +37,8 @@ export interface RedisKeys {
   thread(threadId: string): ThreadKeys;
   /** Pub/sub channel for instance-wide control signals (classic pub/sub, no hash tag). */
   readonly controlChannel: string;
+  /** Sorted set thread id → when it is due for a failover check (ms): the cluster-wide sweep index. */
+  readonly sweepIndex: string;
 }
 
 export const DEFAULT_REDIS_PREFIX = 'chorus';
@@ -44,6 +50,7 @@ export function redisKeys(prefix: string = DEFAULT_REDIS_PREFIX): RedisKeys {
   return {
     prefix,
     controlChannel: `${prefix}:control`,
+    sweepIndex: `${prefix}:sweep`,
     thread(threadId: string): ThreadKeys {
       // Every key of the thread starts with the same `…{threadId}` (the prefix has no braces), so
       // Redis hashes the same tag for all of them whatever the id holds; only an empty tag (`{}`)
@@ -58,7 +65,9 @@ export function redisKeys(prefix: string = DEFAULT_REDIS_PREFIX): RedisKeys {
         lease: `${base}:lease`,
         leaseToken: `${base}:lease-token`,
         queue: `${base}:queue`,
+        run: `${base}:run`,
         live: `${base}:live`,
+        liveSeq: `${base}:live-seq`,
         values: `${base}:values`,
         channel: `${base}:events`,
       };
@@ -66,8 +75,11 @@ export function redisKeys(prefix: string = DEFAULT_REDIS_PREFIX): RedisKeys {
   };
 }
 
-/** Every key of a thread (not its channel): what `deleteThread` removes. */
-export function allThreadKeys(keys: ThreadKeys): string[] {
+/**
+ * Every key of a thread (not its channel), in the order every thread script declares them
+ * (src/store/lua/prelude.lua): what `deleteThread` removes.
+ */
+export function threadScriptKeys(keys: ThreadKeys): string[] {
   return [
     keys.meta,
     keys.history,
@@ -76,7 +88,9 @@ export function allThreadKeys(keys: ThreadKeys): string[] {
     keys.lease,
     keys.leaseToken,
     keys.queue,
+    keys.run,
     keys.live,
+    keys.liveSeq,
     keys.values,
   ];
 }

@@ -1,24 +1,39 @@
-// The Store port on Redis (standalone or Cluster). Design, keys and TTLs: docs/storage.md.
+// The Store port on Redis (standalone or Cluster). Design, keys and transitions: docs/storage.md.
 //
+// - every transition is one Lua script (src/store/lua/, registered by redis-scripts.ts) over the
+//   keys of one thread, which share a Cluster slot: post, run start, every run event, run end,
+//   recovery, cancel and delete each happen whole or not at all;
 // - history: one stream per thread, entry ids `<offset>-1` from a per-thread counter, cursors
-//   `<epoch>.<offset>`; appends are one Lua script (existence, idempotency, fence, XADD);
-// - live bus: every event goes through one Lua script that allocates its liveId from the thread's
-//   live stream (which also holds the current run) and publishes it on the thread's channel
-//   (sharded pub/sub on Cluster); one dedicated subscriber connection per store;
-// - lease: SET NX PX `owner:token` with a per-thread fencing counter; queue: a bounded list.
-import { createHash } from 'node:crypto';
+//   `<epoch>.<offset>`;
+// - live bus: every event gets the thread's next live sequence number and is published on the
+//   thread's channel (sharded pub/sub on Cluster); redis-subscriptions.ts delivers and checks it;
+// - lease: `owner:token` with PX and a per-thread fencing counter, checked by every run write.
 import { Cluster, Redis, type ClusterNode, type ClusterOptions, type RedisOptions } from 'ioredis';
 import { nanoid } from 'nanoid';
 import type { Message, ThreadEvent } from '../protocol/frames.ts';
 import { silentLogger, type Logger } from '../log.ts';
-import { allThreadKeys, DEFAULT_REDIS_PREFIX, redisKeys, type RedisKeys } from './redis-keys.ts';
+import { DEFAULT_REDIS_PREFIX, redisKeys, threadScriptKeys, type RedisKeys } from './redis-keys.ts';
+import { asArray, asInteger, asString, pairs } from './redis-replies.ts';
+import { RedisScripts, type ThreadScriptName } from './redis-scripts.ts';
+import { envelopeOf, isRecord, parseJson, RedisSubscriptions } from './redis-subscriptions.ts';
+import { runEndEvent } from './run-end-event.ts';
 import {
   StoreError,
-  type AppendOptions,
+  type AcquireResult,
+  type CancelReason,
   type ControlSignal,
+  type FinishResult,
   type LeaseHandle,
   type LiveEnvelope,
   type LiveListener,
+  type PostInput,
+  type PostResult,
+  type RunClaim,
+  type RunEnd,
+  type RunPost,
+  type RunRecord,
+  type RunState,
+  type StartRunOptions,
   type Store,
   type StoredItem,
   type ThreadRecord,
@@ -40,7 +55,7 @@ export interface RedisStoreOptions {
   historyMaxLength?: number;
   /** @default a silent logger */
   logger?: Logger;
-  /** How long a clientMessageId is remembered for idempotent appends. @default 86400 */
+  /** How long a clientMessageId is remembered for idempotent posts. @default 86400 */
   idempotencyTtlSeconds?: number;
   /** A command without a reply after this long fails with `unavailable`. @default 5000 */
   commandTimeoutMs?: number;
@@ -54,347 +69,10 @@ export interface RedisStoreOptions {
 
 /** Stored history entries carry this schema version in their `v` field. */
 export const HISTORY_ENTRY_VERSION = '1';
-/** The live stream (current run, last liveId) expires this long after the thread's last event. */
-const LIVE_STREAM_TTL_MS = 24 * 3600 * 1000;
-/** … and this long after a `thread-deleted` event (deleteThread removes it at once). */
-const DELETED_LIVE_STREAM_TTL_MS = 60 * 1000;
 
-// ---------------------------------------------------------------------------------------------
-// Lua scripts. Each one touches the keys of ONE thread, all declared in KEYS and
-// all in the same Cluster slot (see redis-keys.ts), so it runs atomically on any topology.
-// Scripts answer with a status word first ('ok', 'not-found', 'lease-lost', …) rather than with
-// Redis errors, so that only transport and server failures surface as errors.
 type RedisClient = Redis | Cluster;
-
-/** A Lua script run with EVALSHA, falling back to EVAL when the server does not know it yet. */
-class LuaScript {
-  readonly name: string;
-  readonly source: string;
-  readonly sha: string;
-
-  constructor(name: string, source: string) {
-    this.name = name;
-    this.source = source;
-    this.sha = createHash('sha1').update(source).digest('hex');
-  }
-
-  async run(
-    client: RedisClient,
-    keys: readonly string[],
-    args: readonly (string | number)[],
-  ): Promise<unknown> {
-    try {
-      return await client.evalsha(this.sha, keys.length, ...keys, ...args);
-    } catch (error) {
-      // After a restart or a FLUSHALL / SCRIPT FLUSH the script cache is empty.
-      if (!(error instanceof Error) || !error.message.startsWith('NOSCRIPT')) throw error;
-      return await client.eval(this.source, keys.length, ...keys, ...args);
-    }
-  }
-}
-
-/**
- * KEYS: meta. ARGV: team, metadata JSON, epoch, createdAt.
- * → {0} when created, {1, HGETALL of the existing meta} when the thread already existed.
- */
-const createThreadScript = new LuaScript(
-  'create-thread',
-  `
-if redis.call('EXISTS', KEYS[1]) == 1 then
-  return {1, redis.call('HGETALL', KEYS[1])}
-end
-redis.call('HSET', KEYS[1], 'v', '1', 'team', ARGV[1], 'metadata', ARGV[2], 'epoch', ARGV[3],
-  'createdAt', ARGV[4], 'offset', '0')
-return {0}
-`,
-);
-
-/**
- * KEYS: meta, history, idempotency, idempotency-times. ARGV: clientMessageId, now ms, TTL ms.
- * → {epoch, offset, fields} of the stored item, or {} when there is none (or it expired).
- */
-const findByClientMessageIdScript = new LuaScript(
-  'find-by-client-message-id',
-  `
-local epoch = redis.call('HGET', KEYS[1], 'epoch')
-if not epoch then return {} end
-local offset = redis.call('HGET', KEYS[3], ARGV[1])
-if not offset then return {} end
-local at = redis.call('ZSCORE', KEYS[4], ARGV[1])
-if at and tonumber(at) < tonumber(ARGV[2]) - tonumber(ARGV[3]) then return {} end
-local entry = redis.call('XRANGE', KEYS[2], offset .. '-1', offset .. '-1')[1]
-if not entry then return {} end
-return {epoch, offset, entry[2]}
-`,
-);
-
-/** KEYS: meta, values. ARGV: name, value. Sets the value only while the thread exists. */
-const setThreadValueScript = new LuaScript(
-  'set-thread-value',
-  `
-if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
-redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])
-return 1
-`,
-);
-
-/** KEYS: every key of the thread, meta first. → 1 when the thread existed. */
-const deleteThreadScript = new LuaScript(
-  'delete-thread',
-  `
-local existed = redis.call('EXISTS', KEYS[1])
-redis.call('DEL', unpack(KEYS))
-return existed
-`,
-);
-
-// Shared by the append script and the publish script: adds one event to the live stream and
-// publishes it. `kind` is the event type. The live stream holds the current run (from its
-// run-start); every event, in or out of a run, takes its liveId from that stream, so liveIds are
-// strictly increasing per thread. The published payload is {"liveId":"…","event":<frame>}.
-const publishEventLua = `
-local function publish_event(live, kind, frame, channel, command)
-  local boundary = kind == 'run-start' or kind == 'run-end' or kind == 'thread-deleted'
-  -- a run is active when the stream holds events (the first one is its run-start)
-  local keep = kind == 'run-start' or (not boundary and kind ~= 'message' and redis.call('XLEN', live) > 0)
-  if boundary then redis.call('XTRIM', live, 'MAXLEN', 0) end
-  local id
-  if keep then
-    id = redis.call('XADD', live, '*', 'v', '1', 'frame', frame)
-  else
-    -- not part of the current run: the id is allocated all the same, and XDEL keeps the
-    -- stream's last id, so liveIds keep increasing
-    id = redis.call('XADD', live, '*', 'v', '1')
-    redis.call('XDEL', live, id)
-  end
-  -- an idle live stream only keeps the last id; after a thread-deleted it goes soon
-  redis.call('PEXPIRE', live, kind == 'thread-deleted' and ${DELETED_LIVE_STREAM_TTL_MS} or ${LIVE_STREAM_TTL_MS})
-  redis.call(command, channel, '{"liveId":"' .. id .. '","event":' .. frame .. '}')
-  return id
-end
-`;
-
-/**
- * KEYS: meta, history, idempotency, idempotency-times, lease, live.
- * ARGV: message JSON, clientMessageId or '', fence (`owner:token`) or '', history max length
- * (0: all), idempotency TTL ms, event kind ('' = do not publish, 'message' or 'message-end'),
- * frame head, frame tail (the frame is head .. cursor .. tail), channel, PUBLISH or SPUBLISH.
- * → {'not-found'} | {'lease-lost'} | {'duplicate', epoch, offset, entry fields or nil}
- *   | {'ok', epoch, offset, liveId or nil}
- */
-const appendScript = new LuaScript(
-  'append',
-  `${publishEventLua}
-local meta, history, idempotency, idempotencyTimes, lease, live =
-  KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
-local epoch = redis.call('HGET', meta, 'epoch')
-if not epoch then return {'not-found'} end
-local clientMessageId = ARGV[2]
-local nowMs = 0
-if clientMessageId ~= '' then
-  local now = redis.call('TIME')
-  nowMs = tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000)
-  -- forget idempotency records older than the TTL, a bounded number per call
-  local expired = redis.call('ZRANGEBYSCORE', idempotencyTimes, '-inf', nowMs - tonumber(ARGV[5]), 'LIMIT', 0, 100)
-  if #expired > 0 then
-    redis.call('HDEL', idempotency, unpack(expired))
-    redis.call('ZREM', idempotencyTimes, unpack(expired))
-  end
-  local previous = redis.call('HGET', idempotency, clientMessageId)
-  if previous then
-    local entries = redis.call('XRANGE', history, previous .. '-1', previous .. '-1')
-    local entry = entries[1]
-    if entry then return {'duplicate', epoch, previous, entry[2]} end
-    return {'duplicate', epoch, previous}
-  end
-end
-if ARGV[3] ~= '' and redis.call('GET', lease) ~= ARGV[3] then return {'lease-lost'} end
-local offset = redis.call('HINCRBY', meta, 'offset', 1)
-local id = string.format('%d-1', offset)
-local maxLength = tonumber(ARGV[4])
-if maxLength > 0 then
-  redis.call('XADD', history, 'MAXLEN', '~', maxLength, id, 'v', '1', 'message', ARGV[1])
-else
-  redis.call('XADD', history, id, 'v', '1', 'message', ARGV[1])
-end
-if clientMessageId ~= '' then
-  redis.call('HSET', idempotency, clientMessageId, offset)
-  redis.call('ZADD', idempotencyTimes, nowMs, clientMessageId)
-  -- an idle thread's records go with their TTL
-  redis.call('PEXPIRE', idempotency, ARGV[5])
-  redis.call('PEXPIRE', idempotencyTimes, ARGV[5])
-end
-if ARGV[6] == '' then return {'ok', epoch, offset} end
-local cursor = epoch .. '.' .. string.format('%d', offset)
-local liveId = publish_event(live, ARGV[6], ARGV[7] .. cursor .. ARGV[8], ARGV[9], ARGV[10])
-return {'ok', epoch, offset, liveId}
-`,
-);
-
-/** KEYS: live. ARGV: event type, frame, channel, PUBLISH or SPUBLISH. → liveId. */
-const publishScript = new LuaScript(
-  'publish',
-  `${publishEventLua}
-return publish_event(KEYS[1], ARGV[1], ARGV[2], ARGV[3], ARGV[4])
-`,
-);
-
-/** KEYS: live. → {last liveId or '', entries of the current run}. */
-const currentRunScript = new LuaScript(
-  'current-run',
-  `
-if redis.call('EXISTS', KEYS[1]) == 0 then return {'', {}} end
-local last = ''
-local info = redis.call('XINFO', 'STREAM', KEYS[1])
-for i = 1, #info, 2 do
-  if info[i] == 'last-generated-id' then last = info[i + 1] end
-end
-return {last, redis.call('XRANGE', KEYS[1], '-', '+')}
-`,
-);
-
-/**
- * KEYS: meta, history. ARGV: cursor epoch, cursor offset, limit.
- * → {'not-found'} | {'lost'} | {'ok', entries}. 'lost' when continuity cannot be guaranteed.
- */
-const readAfterScript = new LuaScript(
-  'read-after',
-  `
-local meta = redis.call('HMGET', KEYS[1], 'epoch', 'offset')
-if not meta[1] then return {'not-found'} end
-if meta[1] ~= ARGV[1] then return {'lost'} end
-local top = tonumber(meta[2])
-local offset = tonumber(ARGV[2])
-local limit = tonumber(ARGV[3])
-if offset == nil or offset < 1 or offset > top or top - offset > limit then return {'lost'} end
-if offset == top then return {'ok', {}} end
-local entries = redis.call('XRANGE', KEYS[2], '(' .. ARGV[2] .. '-1', '+', 'COUNT', limit)
-local first = entries[1]
--- the entry right after the cursor must still be there: otherwise history was trimmed past it
-if not first or first[1] ~= string.format('%d-1', offset + 1) then return {'lost'} end
-return {'ok', entries}
-`,
-);
-
-/** KEYS: meta, history. ARGV: limit. → {'not-found'} | {'ok', epoch, newest entries (newest first), length}. */
-const readLatestScript = new LuaScript(
-  'read-latest',
-  `
-local epoch = redis.call('HGET', KEYS[1], 'epoch')
-if not epoch then return {'not-found'} end
-local limit = tonumber(ARGV[1])
-local entries = {}
-if limit > 0 then entries = redis.call('XREVRANGE', KEYS[2], '+', '-', 'COUNT', limit) end
-return {'ok', epoch, entries, redis.call('XLEN', KEYS[2])}
-`,
-);
-
-/**
- * KEYS: meta, history. ARGV: 'latest' or 'before', cursor epoch, cursor offset, limit.
- * → {'not-found'} | {'foreign'} | {'ok', epoch, up to limit + 1 entries older than the cursor, newest first}.
- */
-const readBeforeScript = new LuaScript(
-  'read-before',
-  `
-local epoch = redis.call('HGET', KEYS[1], 'epoch')
-if not epoch then return {'not-found'} end
-local start = '+'
-if ARGV[1] == 'before' then
-  if ARGV[2] ~= epoch or tonumber(ARGV[3]) < 1 then return {'foreign'} end
-  start = '(' .. ARGV[3] .. '-1'
-end
-local limit = tonumber(ARGV[4])
-if limit <= 0 then return {'ok', epoch, {}} end
-return {'ok', epoch, redis.call('XREVRANGE', KEYS[2], start, '-', 'COUNT', limit + 1)}
-`,
-);
-
-/**
- * KEYS: lease, lease-token. ARGV: owner, ttl ms. → the fencing token, or nil when the lease is held.
- * The token counter starts from the server clock in microseconds when it does not exist (a new or
- * re-created thread), so tokens never repeat across a deleteThread.
- */
-const acquireLeaseScript = new LuaScript(
-  'acquire-lease',
-  `
-if redis.call('EXISTS', KEYS[1]) == 1 then return nil end
-if redis.call('EXISTS', KEYS[2]) == 0 then
-  local now = redis.call('TIME')
-  redis.call('SET', KEYS[2], now[1] .. string.format('%06d', tonumber(now[2])))
-end
-local token = redis.call('INCR', KEYS[2])
-redis.call('SET', KEYS[1], ARGV[1] .. ':' .. string.format('%d', token), 'PX', ARGV[2])
-return token
-`,
-);
-
-/** KEYS: lease. ARGV: `owner:token`, ttl ms. → 1 when renewed. */
-const renewLeaseScript = new LuaScript(
-  'renew-lease',
-  `
-if redis.call('GET', KEYS[1]) == ARGV[1] then
-  redis.call('PEXPIRE', KEYS[1], ARGV[2])
-  return 1
-end
-return 0
-`,
-);
-
-/** KEYS: lease. ARGV: `owner:token`. → 1 when released. */
-const releaseLeaseScript = new LuaScript(
-  'release-lease',
-  `
-if redis.call('GET', KEYS[1]) == ARGV[1] then
-  redis.call('DEL', KEYS[1])
-  return 1
-end
-return 0
-`,
-);
-
-/** KEYS: meta, queue. ARGV: message id, max. → {'not-found'} | {'full', length} | {'ok', length}. */
-const enqueueScript = new LuaScript(
-  'enqueue',
-  `
-if redis.call('EXISTS', KEYS[1]) == 0 then return {'not-found'} end
-local length = redis.call('LLEN', KEYS[2])
-if length >= tonumber(ARGV[2]) then return {'full', length} end
-return {'ok', redis.call('RPUSH', KEYS[2], ARGV[1])}
-`,
-);
-
-/** KEYS: queue. → every queued id, oldest first; the queue is emptied. */
-const drainQueueScript = new LuaScript(
-  'drain-queue',
-  `
-local items = redis.call('LRANGE', KEYS[1], 0, -1)
-redis.call('DEL', KEYS[1])
-return items
-`,
-);
-
-// ---------------------------------------------------------------------------------------------
-// The store.
-
-interface ThreadSubscription {
-  readonly listener: LiveListener;
-  readonly onGap: (() => void) | undefined;
-  /** Set once `subscribe` resolved: only confirmed subscriptions hear about gaps. */
-  confirmed: boolean;
-}
-
-interface ChannelState {
-  readonly channel: string;
-  /** The thread whose events the channel carries; null for the control channel. */
-  readonly threadId: string | null;
-  readonly subscriptions: Set<ThreadSubscription>;
-  /** The server confirmed the subscription on the current subscriber connection. */
-  subscribed: boolean;
-  /** The running (un)subscribe sequence, if any: one at a time per channel. */
-  reconciling: Promise<void> | null;
-}
-
 type PublishCommand = 'PUBLISH' | 'SPUBLISH';
+type StartArguments = Omit<StartRunOptions, 'owner' | 'leaseMs'>;
 
 export class RedisStore implements Store {
   readonly kind = 'redis' as const;
@@ -403,17 +81,15 @@ export class RedisStore implements Store {
   private readonly keys: RedisKeys;
   private readonly client: RedisClient;
   private readonly subscriber: RedisClient;
+  private readonly scripts: RedisScripts;
+  private readonly subscriptions: RedisSubscriptions;
   private readonly publishCommand: PublishCommand;
   private readonly historyMaxLength: number;
   private readonly idempotencyTtlMs: number;
   private readonly pingTimeoutMs: number;
   private readonly logger: Logger;
-  private readonly channels = new Map<string, ChannelState>();
-  private readonly control: ChannelState;
-  private readonly signalListeners = new Set<(signal: ControlSignal) => void>();
-  /** Bumped whenever the subscriber connection closes: a SUBSCRIBE answered on an older one is void. */
-  private subscriberGeneration = 0;
-  private subscriberUp = false;
+  /** Scores the sweep index had when this instance claimed a thread (for forgetIdle). */
+  private readonly claimedScores = new Map<string, string>();
   private closed = false;
 
   /** Creates the clients; prefer `RedisStore.connect`, which also waits until Redis is ready. */
@@ -428,7 +104,7 @@ export class RedisStore implements Store {
     }
     const retry = backoff(options.reconnectMaxDelayMs ?? 2000);
     // Fail fast during an outage: no offline queue, no retry of commands that were in flight
-    // (a Lua append may have run already), and a bound on every reply.
+    // (a script may have run already), and a bound on every reply.
     const failFast = {
       maxRetriesPerRequest: 0,
       autoResendUnfulfilledCommands: false,
@@ -446,7 +122,6 @@ export class RedisStore implements Store {
       };
       this.client = new Cluster(options.cluster.nodes, clusterOptions);
       this.subscriber = new Cluster(options.cluster.nodes, { ...clusterOptions, shardedSubscribers: true });
-      this.subscriber.on('-node', this.subscriberOnNodeLost);
       this.subscriber.on('node error', this.clientOnNodeError('subscriber'));
       this.client.on('node error', this.clientOnNodeError('commands'));
     } else {
@@ -463,15 +138,21 @@ export class RedisStore implements Store {
       this.client = client;
       // The store re-subscribes by itself after a reconnect (and reports the gap first).
       this.subscriber = client.duplicate({ connectionName: 'chorus-subscriber', autoResubscribe: false });
-      this.subscriber.on('close', this.subscriberOnClose);
-      this.subscriber.on('ready', this.subscriberOnReady);
     }
     this.publishCommand = this.clustered ? 'SPUBLISH' : 'PUBLISH';
+    this.scripts = new RedisScripts(this.client);
     this.client.on('error', this.clientOnError('commands'));
     this.subscriber.on('error', this.clientOnError('subscriber'));
-    this.subscriber.on('message', this.subscriberOnMessage);
-    this.subscriber.on('smessage', this.subscriberOnMessage);
-    this.control = this.channelState(this.keys.controlChannel, null);
+    this.subscriptions = new RedisSubscriptions({
+      subscriber: this.subscriber,
+      clustered: this.clustered,
+      controlChannel: this.keys.controlChannel,
+      readLastSeq: async (threadId) => {
+        const value = await this.client.get(this.keys.thread(threadId).liveSeq);
+        return value === null ? 0 : asInteger(value);
+      },
+      logger: this.logger,
+    });
   }
 
   /**
@@ -500,7 +181,6 @@ export class RedisStore implements Store {
 
   async createThread(input: { threadId: string; team: string; metadata?: Record<string, string> }) {
     return this.call('createThread', async () => {
-      const keys = this.keys.thread(input.threadId);
       const record: ThreadRecord = {
         threadId: input.threadId,
         team: input.team,
@@ -509,11 +189,12 @@ export class RedisStore implements Store {
         createdAt: new Date().toISOString(),
       };
       const reply = asArray(
-        await createThreadScript.run(
-          this.client,
-          [keys.meta],
-          [record.team, JSON.stringify(record.metadata), record.epoch, record.createdAt],
-        ),
+        await this.run('create-thread', input.threadId, [
+          record.team,
+          JSON.stringify(record.metadata),
+          record.epoch,
+          record.createdAt,
+        ]),
       );
       if (asInteger(reply[0]) === 0) return { thread: record, existing: false };
       return { thread: this.decodeThread(input.threadId, pairs(asArray(reply[1]))), existing: true };
@@ -529,20 +210,22 @@ export class RedisStore implements Store {
 
   async deleteThread(threadId: string) {
     return this.call('deleteThread', async () => {
-      const keys = allThreadKeys(this.keys.thread(threadId));
-      return asInteger(await deleteThreadScript.run(this.client, keys, [])) === 1;
+      const frame = JSON.stringify({ type: 'thread-deleted', threadId } satisfies ThreadEvent);
+      return asInteger(await this.run('delete-thread', threadId, [frame])) === 1;
+    });
+  }
+
+  async announceLostThread(threadId: string) {
+    return this.call('announceLostThread', async () => {
+      const frame = JSON.stringify({ type: 'thread-deleted', threadId } satisfies ThreadEvent);
+      return asInteger(await this.run('announce-lost-thread', threadId, [frame])) === 1;
     });
   }
 
   async findByClientMessageId(threadId: string, clientMessageId: string) {
     return this.call('findByClientMessageId', async () => {
-      const keys = this.keys.thread(threadId);
       const reply = asArray(
-        await findByClientMessageIdScript.run(
-          this.client,
-          [keys.meta, keys.history, keys.idempotency, keys.idempotencyTimes],
-          [clientMessageId, Date.now(), this.idempotencyTtlMs],
-        ),
+        await this.run('find-by-client-message-id', threadId, [clientMessageId, this.idempotencyTtlMs]),
       );
       if (reply.length < 3) return null;
       const message = this.decodeFields(threadId, pairs(asArray(reply[2])));
@@ -556,8 +239,7 @@ export class RedisStore implements Store {
 
   async setThreadValue(threadId: string, name: string, value: string) {
     await this.call('setThreadValue', async () => {
-      const keys = this.keys.thread(threadId);
-      await setThreadValueScript.run(this.client, [keys.meta, keys.values], [name, value]);
+      await this.run('set-thread-value', threadId, [name, value]);
     });
   }
 
@@ -567,46 +249,33 @@ export class RedisStore implements Store {
     });
   }
 
-  async append(threadId: string, message: Message, options: AppendOptions = {}) {
-    return this.call('append', async () => {
-      const { item, duplicate } = await this.appendInScript(threadId, message, null, options);
-      return { item, duplicate };
-    });
-  }
-
-  async appendAndPublish(
-    threadId: string,
-    message: Message,
-    kind: 'message' | 'message-end',
-    options: AppendOptions = {},
-  ) {
-    return this.call('appendAndPublish', () => this.appendInScript(threadId, message, kind, options));
-  }
-
   async readAfter(threadId: string, cursor: string, limit: number) {
     return this.call('readAfter', async () => {
-      const keys = this.keys.thread(threadId);
       const position = parseCursor(cursor);
       const reply = asArray(
-        await readAfterScript.run(
-          this.client,
-          [keys.meta, keys.history],
-          [position?.epoch ?? '', position?.offset ?? 0, Math.max(0, Math.floor(limit))],
-        ),
+        await this.run('read-after', threadId, [
+          position?.epoch ?? '',
+          position?.offset ?? 0,
+          Math.max(0, Math.floor(limit)),
+        ]),
       );
       const status = asString(reply[0]);
       if (status === 'not-found') throw notFound(threadId);
-      if (status !== 'ok' || position === null) return { recovered: false, items: [] };
-      return { recovered: true, items: this.decodeEntries(threadId, position.epoch, asArray(reply[1])) };
+      if (status !== 'ok' || position === null)
+        return { recovered: false, items: [], missed: 0, newest: null };
+      const missed = asInteger(reply[1]);
+      return {
+        recovered: true,
+        items: this.decodeEntries(threadId, position.epoch, asArray(reply[2])),
+        missed,
+        newest: `${position.epoch}.${position.offset + missed}`,
+      };
     });
   }
 
   async readLatest(threadId: string, limit: number) {
     return this.call('readLatest', async () => {
-      const keys = this.keys.thread(threadId);
-      const reply = asArray(
-        await readLatestScript.run(this.client, [keys.meta, keys.history], [Math.max(0, Math.floor(limit))]),
-      );
+      const reply = asArray(await this.run('read-latest', threadId, [Math.max(0, Math.floor(limit))]));
       if (asString(reply[0]) === 'not-found') throw notFound(threadId);
       const entries = asArray(reply[2]).reverse();
       const items = this.decodeEntries(threadId, asString(reply[1]), entries);
@@ -616,14 +285,13 @@ export class RedisStore implements Store {
 
   async readBefore(threadId: string, before: string | undefined, limit: number) {
     return this.call('readBefore', async () => {
-      const keys = this.keys.thread(threadId);
       const count = Math.max(0, Math.floor(limit));
       const position = before === undefined ? null : parseCursor(before);
       const args =
         before === undefined
           ? ['latest', '', 0, count]
           : ['before', position?.epoch ?? '', position?.offset ?? 0, count];
-      const reply = asArray(await readBeforeScript.run(this.client, [keys.meta, keys.history], args));
+      const reply = asArray(await this.run('read-before', threadId, args));
       const status = asString(reply[0]);
       if (status === 'not-found') throw notFound(threadId);
       if (status !== 'ok') return { items: [], hasMore: false };
@@ -634,64 +302,358 @@ export class RedisStore implements Store {
     });
   }
 
-  // --- live bus ------------------------------------------------------------------------------
-
-  async publish(threadId: string, event: ThreadEvent): Promise<LiveEnvelope> {
-    return this.call('publish', async () => {
-      const keys = this.keys.thread(threadId);
-      const frame = JSON.stringify(event);
-      const liveId = asString(
-        await publishScript.run(
-          this.client,
-          [keys.live],
-          [event.type, frame, keys.channel, this.publishCommand],
-        ),
-      );
-      return { liveId, event, frame };
+  async importMessages(threadId: string, messages: readonly Message[]) {
+    return this.call('importMessages', async () => {
+      if (messages.length === 0) return [];
+      const head = `{"type":"message","threadId":${JSON.stringify(threadId)},"cursor":"`;
+      const args: (string | number)[] = [this.historyMaxLength];
+      for (const message of messages) {
+        const json = JSON.stringify(message);
+        args.push(head, `","message":${json}}`, json);
+      }
+      const reply = asArray(await this.run('import-messages', threadId, args));
+      if (asString(reply[0]) === 'not-found') throw notFound(threadId);
+      const epoch = asString(reply[1]);
+      const first = asInteger(reply[2]);
+      return messages.map((message, index) => ({ cursor: `${epoch}.${first + index}`, message }));
     });
   }
 
+  // --- posts and runs ------------------------------------------------------------------------
+
+  async post(input: PostInput): Promise<PostResult> {
+    return this.call('post', async () => {
+      const { threadId, message, start } = input;
+      const messageJson = JSON.stringify(message);
+      // The frame is built around the cursor, which only the script knows: head .. cursor .. tail
+      // is exactly JSON.stringify of the event built below.
+      const head = `{"type":"message","threadId":${JSON.stringify(threadId)},"cursor":"`;
+      const tail = `","message":${messageJson}}`;
+      const reply = asArray(
+        await this.run('post', threadId, [
+          messageJson,
+          message.id,
+          message.clientMessageId ?? '',
+          input.team,
+          input.multitask,
+          input.queueMax,
+          this.idempotencyTtlMs,
+          this.historyMaxLength,
+          head,
+          tail,
+          start?.owner ?? '',
+          start ? leaseTtl(start.leaseMs) : 0,
+          start?.runId ?? '',
+          JSON.stringify(threadId),
+          start?.contextLimit ?? 0,
+        ]),
+      );
+      const status = asString(reply[0]);
+      switch (status) {
+        case 'not-found':
+          throw notFound(threadId);
+        case 'team-changed':
+          return { status: 'team-changed', team: asString(reply[1]) };
+        case 'busy':
+          return {
+            status: 'busy',
+            reason: asString(reply[1]) === 'run-active' ? 'run-active' : 'queue-full',
+          };
+        case 'duplicate': {
+          const cursor = `${asString(reply[1])}.${asInteger(reply[2])}`;
+          const fields = pairs(asArray(reply[3]));
+          // The first item, as stored; if it was trimmed since, its cursor with the message retried.
+          const stored = fields.v === undefined ? null : this.decodeFields(threadId, fields);
+          return {
+            status: 'duplicate',
+            item: { cursor, message: stored ?? message },
+            queued: asInteger(reply[4]) === 1,
+            needsRun: asInteger(reply[5]) === 1,
+          };
+        }
+        case 'stored': {
+          const cursor = `${asString(reply[1])}.${asInteger(reply[2])}`;
+          const event: ThreadEvent = { type: 'message', threadId, cursor, message };
+          const claimReply = asArray(reply[6]);
+          const run =
+            start && claimReply.length > 0
+              ? this.decodeClaim(threadId, start.owner, asString(reply[1]), claimReply)
+              : null;
+          return {
+            status: 'stored',
+            item: { cursor, message },
+            envelope: { liveSeq: asInteger(reply[3]), event, frame: head + cursor + tail },
+            queued: asInteger(reply[4]) === 1,
+            supersededRunId: asString(reply[5]) || null,
+            run,
+            needsRun: asInteger(reply[7]) === 1,
+          };
+        }
+        default:
+          throw new TypeError(`unexpected post reply ${status}`);
+      }
+    });
+  }
+
+  async acquireLease(threadId: string, owner: string, leaseMs: number): Promise<AcquireResult | null> {
+    return this.call('acquireLease', async () => {
+      const reply = asArray(await this.run('acquire-lease', threadId, [owner, leaseTtl(leaseMs)]));
+      const status = asString(reply[0]);
+      if (status === 'not-found') throw notFound(threadId);
+      if (status === 'held') return null;
+      const token = asInteger(reply[1]);
+      const fields = pairs(asArray(reply[2]));
+      return {
+        lease: { threadId, owner, token },
+        orphan: fields.runId === undefined ? null : decodeRunRecord(fields),
+        queued: asInteger(reply[3]),
+      };
+    });
+  }
+
+  async renewLease(lease: LeaseHandle, leaseMs: number) {
+    return this.call('renewLease', async () => {
+      const reply = asArray(
+        await this.run('renew-lease', lease.threadId, [fenceOf(lease), leaseTtl(leaseMs)]),
+      );
+      if (asInteger(reply[0]) !== 1) return { held: false, cancel: null };
+      return { held: true, cancel: cancelOf(asString(reply[1])) };
+    });
+  }
+
+  async releaseLease(lease: LeaseHandle) {
+    await this.call('releaseLease', async () => {
+      await this.run('release-lease', lease.threadId, [fenceOf(lease)]);
+    });
+  }
+
+  async startRun(lease: LeaseHandle, options: StartArguments) {
+    return this.call('startRun', async () => {
+      const { threadId } = lease;
+      const reply = asArray(
+        await this.run('start-run', threadId, [
+          fenceOf(lease),
+          options.runId,
+          JSON.stringify(threadId),
+          options.contextLimit,
+        ]),
+      );
+      const status = asString(reply[0]);
+      this.throwForStatus(status, threadId);
+      if (status === 'empty') return null;
+      return this.decodeClaim(threadId, lease.owner, null, asArray(reply[1]));
+    });
+  }
+
+  async publishRunEvents(lease: LeaseHandle, runId: string, events: ThreadEvent[]) {
+    return this.call('publishRunEvents', async () => {
+      if (events.length === 0) throw new TypeError('publishRunEvents needs at least one event');
+      const frames = events.map((event) => JSON.stringify(event));
+      const reply = asArray(
+        await this.run('publish-run-events', lease.threadId, [fenceOf(lease), runId, ...frames]),
+      );
+      this.throwForStatus(asString(reply[0]), lease.threadId);
+      return { cancel: cancelOf(asString(reply[2])) };
+    });
+  }
+
+  async endMessage(lease: LeaseHandle, runId: string, message: Message) {
+    return this.call('endMessage', async () => {
+      const { threadId } = lease;
+      const { head, tail } = messageEndFrame(threadId, message);
+      const reply = asArray(
+        await this.run('end-message', threadId, [
+          fenceOf(lease),
+          runId,
+          JSON.stringify(message),
+          this.historyMaxLength,
+          head,
+          tail,
+        ]),
+      );
+      this.throwForStatus(asString(reply[0]), threadId);
+      const cursor = `${asString(reply[1])}.${asInteger(reply[2])}`;
+      const event: ThreadEvent = { type: 'message-end', threadId, messageId: message.id, cursor, message };
+      return {
+        item: { cursor, message },
+        envelope: { liveSeq: asInteger(reply[3]), event, frame: head + cursor + tail },
+        cancel: cancelOf(asString(reply[4])),
+      };
+    });
+  }
+
+  async finishRun(
+    lease: LeaseHandle,
+    runId: string,
+    end: RunEnd,
+    next: Omit<StartRunOptions, 'owner'> | null,
+  ): Promise<FinishResult> {
+    return this.call('finishRun', async () => {
+      const { threadId } = lease;
+      const ends = runEndVariants(threadId, runId, end);
+      const reply = asArray(
+        await this.run('finish-run', threadId, [
+          fenceOf(lease),
+          runId,
+          ...ends.map((event) => JSON.stringify(event)),
+          next?.runId ?? '',
+          JSON.stringify(threadId),
+          next?.contextLimit ?? 0,
+          leaseTtl(next?.leaseMs ?? 1),
+        ]),
+      );
+      const status = asString(reply[0]);
+      this.throwForStatus(status, threadId);
+      const runEnd = variantEnvelope(ends, asInteger(reply[1]), asInteger(reply[2]));
+      if (status === 'next') {
+        return {
+          runEnd,
+          next: this.decodeClaim(threadId, lease.owner, null, asArray(reply[3])),
+          needsRun: false,
+        };
+      }
+      return { runEnd, next: null, needsRun: asInteger(reply[3]) > 0 };
+    });
+  }
+
+  async recoverRun(lease: LeaseHandle, orphan: RunRecord, inFlight: Message | null) {
+    return this.call('recoverRun', async () => {
+      const { threadId } = lease;
+      const messageArgs: string[] = [''];
+      const interrupted: Message | null = inFlight ? { ...inFlight, status: 'interrupted' } : null;
+      const cancelled: Message | null = inFlight ? { ...inFlight, status: 'cancelled' } : null;
+      if (interrupted && cancelled) {
+        const { head, tail } = messageEndFrame(threadId, interrupted);
+        const cancelledTail = messageEndFrame(threadId, cancelled).tail;
+        messageArgs.splice(
+          0,
+          1,
+          head,
+          tail,
+          JSON.stringify(interrupted),
+          cancelledTail,
+          JSON.stringify(cancelled),
+        );
+      }
+      const ends = runEndVariants(threadId, orphan.runId, {
+        reason: 'interrupted',
+        explanation: 'the instance running it stopped',
+      });
+      const reply = asArray(
+        await this.run('recover-run', threadId, [
+          fenceOf(lease),
+          orphan.runId,
+          this.historyMaxLength,
+          ...messageArgs,
+          ...ends.map((event) => JSON.stringify(event)),
+        ]),
+      );
+      this.throwForStatus(asString(reply[0]), threadId);
+      const index = asInteger(reply[2]);
+      const runEnd = variantEnvelope(ends, asInteger(reply[1]), index);
+      const offset = asInteger(reply[4]);
+      const stored = index === 1 ? interrupted : cancelled;
+      const message =
+        offset > 0 && stored ? { cursor: `${asString(reply[3])}.${offset}`, message: stored } : null;
+      return { runEnd, message };
+    });
+  }
+
+  async requestCancel(threadId: string, reason: CancelReason) {
+    return this.call('requestCancel', async () => {
+      const runId = asString(await this.run('request-cancel', threadId, [reason]));
+      return runId === '' ? null : runId;
+    });
+  }
+
+  async runState(threadId: string): Promise<RunState> {
+    return this.call('runState', async () => {
+      const reply = asArray(await this.run('run-state', threadId, []));
+      const leaseTtlMs = Math.max(0, asInteger(reply[1]));
+      return {
+        exists: asInteger(reply[0]) === 1,
+        leaseHeld: leaseTtlMs > 0,
+        leaseTtlMs,
+        running: asInteger(reply[2]) === 1,
+        queued: asInteger(reply[3]),
+      };
+    });
+  }
+
+  async runRecord(threadId: string) {
+    return this.call('runRecord', async () => {
+      const fields = pairs(asArray(await this.run('run-record', threadId, [])));
+      return fields.runId === undefined ? null : decodeRunRecord(fields);
+    });
+  }
+
+  // --- sweep index -----------------------------------------------------------------------------
+
+  async markForSweep(threadId: string, afterMs: number) {
+    await this.call('markForSweep', async () => {
+      await this.scripts.index('sweep-mark', this.keys.sweepIndex, [
+        threadId,
+        Math.max(0, Math.floor(afterMs)),
+      ]);
+    });
+  }
+
+  async claimDueThreads(limit: number, postponeMs: number) {
+    return this.call('claimDueThreads', async () => {
+      const reply = asArray(
+        await this.scripts.index('sweep-claim', this.keys.sweepIndex, [
+          Math.max(1, Math.floor(limit)),
+          Math.max(1, Math.floor(postponeMs)),
+        ]),
+      );
+      const threadIds: string[] = [];
+      for (let index = 0; index + 1 < reply.length; index += 2) {
+        const threadId = asString(reply[index]);
+        this.claimedScores.set(threadId, asString(reply[index + 1]));
+        threadIds.push(threadId);
+      }
+      return threadIds;
+    });
+  }
+
+  async forgetIdle(threadId: string) {
+    const score = this.claimedScores.get(threadId);
+    this.claimedScores.delete(threadId);
+    if (score === undefined) return;
+    await this.call('forgetIdle', async () => {
+      await this.scripts.index('sweep-forget', this.keys.sweepIndex, [threadId, score]);
+    });
+  }
+
+  // --- live bus ------------------------------------------------------------------------------
+
   async subscribe(threadId: string, listener: LiveListener, onGap?: () => void) {
     if (this.closed) throw closedError('subscribe');
-    const state = this.channelState(this.keys.thread(threadId).channel, threadId);
-    const subscription: ThreadSubscription = { listener, onGap, confirmed: false };
-    state.subscriptions.add(subscription);
     try {
-      await this.reconcile(state);
-      if (!state.subscribed) throw new Error('the store closed while subscribing');
+      return await this.subscriptions.subscribe(
+        threadId,
+        this.keys.thread(threadId).channel,
+        listener,
+        onGap,
+      );
     } catch (error) {
-      state.subscriptions.delete(subscription);
-      this.forgetIfIdle(state);
       throw toStoreError('subscribe', error);
     }
-    subscription.confirmed = true;
-    let active = true;
-    return async () => {
-      if (!active) return;
-      active = false;
-      state.subscriptions.delete(subscription);
-      try {
-        await this.reconcile(state);
-      } catch (error) {
-        // The server drops subscriptions with the connection; a reconnect will not restore it.
-        this.logger.debug({ err: error, threadId }, 'unsubscribe did not reach Redis');
-      }
-    };
   }
 
   async currentRun(threadId: string) {
     return this.call('currentRun', async () => {
-      const reply = asArray(await currentRunScript.run(this.client, [this.keys.thread(threadId).live], []));
-      const lastLiveId = asString(reply[0]);
+      const reply = asArray(await this.run('current-run', threadId, []));
       const events: LiveEnvelope[] = [];
       for (const entry of asArray(reply[1])) {
         const [id, fields] = asArray(entry);
+        const entryId = asString(id);
         const frame = pairs(asArray(fields)).frame;
-        const envelope = frame === undefined ? null : envelopeOf(asString(id), frame);
+        const envelope = frame === undefined ? null : envelopeOf(Number(entryId.split('-')[0]), frame);
         if (envelope) events.push(envelope);
-        else this.logger.warn({ threadId, liveId: id }, 'skipped an unreadable live stream entry');
+        else this.logger.warn({ threadId, entryId }, 'skipped an unreadable live stream entry');
       }
-      return { events, lastLiveId: lastLiveId === '' ? null : lastLiveId };
+      return { events, lastSeq: asInteger(reply[0]) };
     });
   }
 
@@ -701,74 +663,16 @@ export class RedisStore implements Store {
     });
   }
 
-  onSignal(listener: (signal: ControlSignal) => void) {
-    this.signalListeners.add(listener);
-    return () => void this.signalListeners.delete(listener);
+  onSignal(listener: (signal: ControlSignal) => void, onGap?: () => void) {
+    return this.subscriptions.onSignal(listener, onGap);
   }
 
-  // --- run lease -----------------------------------------------------------------------------
-
-  async acquireLease(threadId: string, owner: string, ttlMs: number) {
-    return this.call('acquireLease', async () => {
-      const keys = this.keys.thread(threadId);
-      const reply = await acquireLeaseScript.run(
-        this.client,
-        [keys.lease, keys.leaseToken],
-        [owner, leaseTtl(ttlMs)],
-      );
-      return reply === null ? null : { threadId, owner, token: asInteger(reply) };
-    });
-  }
-
-  async renewLease(lease: LeaseHandle, ttlMs: number) {
-    return this.call('renewLease', async () => {
-      const key = this.keys.thread(lease.threadId).lease;
-      return (
-        asInteger(await renewLeaseScript.run(this.client, [key], [leaseValue(lease), leaseTtl(ttlMs)])) === 1
-      );
-    });
-  }
-
-  async releaseLease(lease: LeaseHandle) {
-    return this.call('releaseLease', async () => {
-      await releaseLeaseScript.run(
-        this.client,
-        [this.keys.thread(lease.threadId).lease],
-        [leaseValue(lease)],
-      );
-    });
-  }
-
-  async leaseHolder(threadId: string) {
-    return this.call('leaseHolder', async () => {
-      const value = await this.client.get(this.keys.thread(threadId).lease);
-      if (value === null) return null;
-      const colon = value.lastIndexOf(':');
-      return { owner: value.slice(0, colon), token: Number(value.slice(colon + 1)) };
-    });
-  }
-
-  // --- run queue -----------------------------------------------------------------------------
-
-  async enqueue(threadId: string, messageId: string, max: number) {
-    return this.call('enqueue', async () => {
-      const keys = this.keys.thread(threadId);
-      const reply = asArray(await enqueueScript.run(this.client, [keys.meta, keys.queue], [messageId, max]));
-      const status = asString(reply[0]);
-      if (status === 'not-found') throw notFound(threadId);
-      return { accepted: status === 'ok', position: asInteger(reply[1]) };
-    });
-  }
-
-  async drainQueue(threadId: string) {
-    return this.call('drainQueue', async () => {
-      const reply = asArray(await drainQueueScript.run(this.client, [this.keys.thread(threadId).queue], []));
-      return reply.map((item) => asString(item));
-    });
-  }
-
-  async queueLength(threadId: string) {
-    return this.call('queueLength', () => this.client.llen(this.keys.thread(threadId).queue));
+  /**
+   * Test hook: behaves as when the subscriber reports that events may have been lost (a Cluster
+   * resubscribe after `moved`, a lost node): every subscription is told of a gap.
+   */
+  simulateSubscriberLoss(reason = 'simulated'): void {
+    this.subscriptions.reportPossibleLoss(reason);
   }
 
   // --- lifecycle -----------------------------------------------------------------------------
@@ -797,7 +701,7 @@ export class RedisStore implements Store {
   async close() {
     if (this.closed) return;
     this.closed = true;
-    this.signalListeners.clear();
+    this.subscriptions.close();
     await this.quit(this.subscriber, 'subscriber');
     await this.quit(this.client, 'commands');
   }
@@ -826,7 +730,7 @@ export class RedisStore implements Store {
   private async ready(timeoutMs: number) {
     try {
       await Promise.all([waitForReady(this.client, timeoutMs), waitForReady(this.subscriber, timeoutMs)]);
-      await this.reconcile(this.control);
+      await this.subscriptions.start();
     } catch (error) {
       await this.close();
       throw new StoreError('unavailable', 'Redis is not reachable', { cause: error });
@@ -836,6 +740,15 @@ export class RedisStore implements Store {
   private async isClusterNode(): Promise<boolean> {
     const info = await this.call('connect', () => this.client.info('cluster'));
     return /^cluster_enabled:1\s*$/m.test(info);
+  }
+
+  private run(
+    name: ThreadScriptName,
+    threadId: string,
+    args: readonly (string | number)[],
+  ): Promise<unknown> {
+    const keys = this.keys.thread(threadId);
+    return this.scripts.thread(name, threadScriptKeys(keys), keys.channel, this.publishCommand, args);
   }
 
   /** Runs one store operation: refuses after close, maps Redis failures to StoreError 'unavailable'. */
@@ -848,60 +761,35 @@ export class RedisStore implements Store {
     }
   }
 
-  private async appendInScript(
-    threadId: string,
-    message: Message,
-    kind: 'message' | 'message-end' | null,
-    options: AppendOptions,
-  ): Promise<{ item: StoredItem; duplicate: boolean; envelope: LiveEnvelope | null }> {
-    const keys = this.keys.thread(threadId);
-    const messageJson = JSON.stringify(message);
-    // The event frame is built around the cursor, which only the script knows: head .. cursor .. tail
-    // is exactly JSON.stringify(event) for the event built below.
-    const quotedThreadId = JSON.stringify(threadId);
-    const head =
-      kind === 'message-end'
-        ? `{"type":"message-end","threadId":${quotedThreadId},"messageId":${JSON.stringify(message.id)},"cursor":"`
-        : `{"type":"message","threadId":${quotedThreadId},"cursor":"`;
-    const tail = `","message":${messageJson}}`;
-    const reply = asArray(
-      await appendScript.run(
-        this.client,
-        [keys.meta, keys.history, keys.idempotency, keys.idempotencyTimes, keys.lease, keys.live],
-        [
-          messageJson,
-          message.clientMessageId ?? '',
-          options.fence ? leaseValue(options.fence) : '',
-          this.historyMaxLength,
-          this.idempotencyTtlMs,
-          kind ?? '',
-          head,
-          tail,
-          keys.channel,
-          this.publishCommand,
-        ],
-      ),
-    );
-    const status = asString(reply[0]);
+  private throwForStatus(status: string, threadId: string): void {
     if (status === 'not-found') throw notFound(threadId);
     if (status === 'lease-lost') {
       throw new StoreError('lease-lost', `run lease of thread ${threadId} is no longer held`);
     }
-    const cursor = `${asString(reply[1])}.${asInteger(reply[2])}`;
-    if (status === 'duplicate') {
-      // The first item, as stored; if it was trimmed since, its cursor with the message retried.
-      const fields = reply[3] === undefined || reply[3] === null ? null : pairs(asArray(reply[3]));
-      const stored = fields ? this.decodeFields(threadId, fields) : null;
-      return { item: { cursor, message: stored ?? message }, duplicate: true, envelope: null };
+    if (status === 'conflict') throw new StoreError('conflict', `thread ${threadId} has another run record`);
+  }
+
+  /** {runId, token, {id, offset, …}, position, seq, frame, context (newest first)} → the claim. */
+  private decodeClaim(threadId: string, owner: string, epoch: string | null, reply: unknown[]): RunClaim {
+    const queued = asArray(reply[2]);
+    const posts: RunPost[] = [];
+    for (let index = 0; index + 1 < queued.length; index += 2) {
+      posts.push({ messageId: asString(queued[index]), offset: asInteger(queued[index + 1]) });
     }
-    const item: StoredItem = { cursor, message };
-    if (kind === null) return { item, duplicate: false, envelope: null };
-    const event: ThreadEvent =
-      kind === 'message'
-        ? { type: 'message', threadId, cursor, message }
-        : { type: 'message-end', threadId, messageId: message.id, cursor, message };
-    const envelope = { liveId: asString(reply[3]), event, frame: head + cursor + tail };
-    return { item, duplicate: false, envelope };
+    const frame = asString(reply[5]);
+    const runStart = envelopeOf(asInteger(reply[4]), frame);
+    if (!runStart) throw new TypeError('unreadable run-start frame');
+    const context = this.decodeEntries(threadId, epoch ?? '', asArray(reply[6]).reverse());
+    const event = runStart.event as Extract<ThreadEvent, { type: 'run-start' }>;
+    return {
+      lease: { threadId, owner, token: asInteger(reply[1]) },
+      runId: asString(reply[0]),
+      team: event.team ?? '',
+      posts,
+      position: asInteger(reply[3]),
+      context: context.map((item) => item.message),
+      runStart,
+    };
   }
 
   private decodeThread(threadId: string, fields: Record<string, string>): ThreadRecord {
@@ -939,149 +827,6 @@ export class RedisStore implements Store {
     return message;
   }
 
-  // --- subscriptions ---------------------------------------------------------------------------
-
-  private channelState(channel: string, threadId: string | null): ChannelState {
-    let state = this.channels.get(channel);
-    if (!state) {
-      state = { channel, threadId, subscriptions: new Set(), subscribed: false, reconciling: null };
-      this.channels.set(channel, state);
-    }
-    return state;
-  }
-
-  private forgetIfIdle(state: ChannelState) {
-    if (
-      state.threadId !== null &&
-      state.subscriptions.size === 0 &&
-      !state.subscribed &&
-      !state.reconciling
-    ) {
-      this.channels.delete(state.channel);
-    }
-  }
-
-  /**
-   * Brings the server-side subscription of a channel in line with its local subscriptions, one
-   * SUBSCRIBE / UNSUBSCRIBE at a time; callers that arrive meanwhile share the running sequence.
-   */
-  private reconcile(state: ChannelState): Promise<void> {
-    if (state.reconciling) return state.reconciling;
-    // `finally` runs asynchronously even when the sequence has nothing to do, so it always clears
-    // the promise assigned here.
-    const running = this.reconcileSequence(state).finally(() => {
-      state.reconciling = null;
-      this.forgetIfIdle(state);
-    });
-    state.reconciling = running;
-    return running;
-  }
-
-  private async reconcileSequence(state: ChannelState): Promise<void> {
-    for (;;) {
-      const wanted = !this.closed && (state.threadId === null || state.subscriptions.size > 0);
-      if (wanted === state.subscribed) return;
-      const sharded = this.clustered && state.threadId !== null;
-      const generation = this.subscriberGeneration;
-      if (wanted) {
-        await (sharded
-          ? this.subscriber.ssubscribe(state.channel)
-          : this.subscriber.subscribe(state.channel));
-        // Answered on a connection that has closed since: subscribe again on the new one.
-        if (generation === this.subscriberGeneration) state.subscribed = true;
-      } else {
-        await (sharded
-          ? this.subscriber.sunsubscribe(state.channel)
-          : this.subscriber.unsubscribe(state.channel));
-        state.subscribed = false;
-      }
-    }
-  }
-
-  private signalGaps(reason: string) {
-    for (const state of this.channels.values()) {
-      if (state.threadId === null) continue;
-      for (const subscription of state.subscriptions) {
-        if (!subscription.confirmed || !subscription.onGap) continue;
-        try {
-          subscription.onGap();
-        } catch (error) {
-          this.logger.error({ err: error, threadId: state.threadId }, 'onGap listener threw');
-        }
-      }
-      if (state.subscriptions.size > 0)
-        this.logger.info({ threadId: state.threadId, reason }, 'live delivery gap');
-    }
-  }
-
-  /** Standalone: the subscriber connection dropped; the server forgot every subscription. */
-  private readonly subscriberOnClose = () => {
-    this.subscriberGeneration += 1;
-    for (const state of this.channels.values()) state.subscribed = false;
-    if (!this.subscriberUp) return;
-    this.subscriberUp = false;
-    if (!this.closed) this.signalGaps('subscriber connection closed');
-  };
-
-  /** Standalone: the subscriber (re)connected: subscribe every channel that has listeners again. */
-  private readonly subscriberOnReady = () => {
-    this.subscriberUp = true;
-    for (const state of [...this.channels.values()]) {
-      this.reconcile(state).catch((error: unknown) => {
-        if (this.closed) return;
-        // Without the subscription the channel would stay silent: start over with a new connection
-        // (subscribers are told about the gap when it closes).
-        this.logger.warn(
-          { err: error, channel: state.channel },
-          're-subscribe failed, reconnecting the subscriber',
-        );
-        if (this.subscriber.status === 'ready') this.subscriber.disconnect(true);
-      });
-    }
-  };
-
-  /** Cluster: a subscriber node went away; ioredis re-subscribes, but events may have been lost. */
-  private readonly subscriberOnNodeLost = () => {
-    if (!this.closed) this.signalGaps('cluster subscriber node lost');
-  };
-
-  private readonly subscriberOnMessage = (channel: string, payload: string) => {
-    const state = this.channels.get(channel);
-    if (!state) return;
-    if (state.threadId === null) {
-      this.deliverSignal(payload);
-      return;
-    }
-    if (state.subscriptions.size === 0) return;
-    const envelope = decodeLivePayload(payload);
-    if (!envelope) {
-      this.logger.warn({ threadId: state.threadId }, 'dropped an unreadable live event');
-      return;
-    }
-    for (const subscription of state.subscriptions) {
-      try {
-        subscription.listener(envelope);
-      } catch (error) {
-        this.logger.error({ err: error, threadId: state.threadId }, 'live listener threw');
-      }
-    }
-  };
-
-  private deliverSignal(payload: string) {
-    const signal = parseSignal(payload);
-    if (!signal) {
-      this.logger.warn({ payload: payload.slice(0, 200) }, 'dropped an unreadable control signal');
-      return;
-    }
-    for (const listener of this.signalListeners) {
-      try {
-        listener(signal);
-      } catch (error) {
-        this.logger.error({ err: error, signal }, 'signal listener threw');
-      }
-    }
-  }
-
   private clientOnError(connection: string) {
     return (error: Error) => this.logger.warn({ err: error, connection }, 'redis connection error');
   }
@@ -1103,6 +848,58 @@ export class RedisStore implements Store {
 
 // ---------------------------------------------------------------------------------------------
 // Helpers.
+
+/** The three run-end events a script chooses from by the run's recorded cancel. */
+function runEndVariants(threadId: string, runId: string, end: RunEnd) {
+  return [
+    runEndEvent(threadId, runId, end, null),
+    runEndEvent(threadId, runId, end, 'cancelled'),
+    runEndEvent(threadId, runId, end, 'superseded'),
+  ] as const;
+}
+
+function variantEnvelope(variants: readonly ThreadEvent[], liveSeq: number, index: number): LiveEnvelope {
+  const event = variants[index - 1];
+  if (!event) throw new TypeError(`unexpected run-end variant ${index}`);
+  return { liveSeq, event, frame: JSON.stringify(event) };
+}
+
+/** The message-end frame around its cursor: head .. cursor .. tail is JSON.stringify(event). */
+function messageEndFrame(threadId: string, message: Message) {
+  return {
+    head: `{"type":"message-end","threadId":${JSON.stringify(threadId)},"messageId":${JSON.stringify(message.id)},"cursor":"`,
+    tail: `","message":${JSON.stringify(message)}}`,
+  };
+}
+
+function decodeRunRecord(fields: Record<string, string>): RunRecord {
+  const posts: RunPost[] = [];
+  for (const entry of (fields.posts ?? '').split(',')) {
+    const colon = entry.lastIndexOf(':');
+    if (colon > 0) posts.push({ messageId: entry.slice(0, colon), offset: Number(entry.slice(colon + 1)) });
+  }
+  return {
+    runId: fields.runId ?? '',
+    team: fields.team ?? '',
+    owner: fields.owner ?? '',
+    token: Number(fields.token ?? 0),
+    posts,
+    position: Number(fields.position ?? 0),
+    cancel: cancelOf(fields.cancel ?? ''),
+  };
+}
+
+function cancelOf(value: string): CancelReason | null {
+  return value === 'cancelled' || value === 'superseded' ? value : null;
+}
+
+function fenceOf(lease: LeaseHandle) {
+  return `${lease.owner}:${lease.token}`;
+}
+
+function leaseTtl(ttlMs: number) {
+  return Math.max(1, Math.ceil(ttlMs));
+}
 
 function backoff(maxDelayMs: number) {
   return (attempt: number) => {
@@ -1162,14 +959,6 @@ function notFound(threadId: string) {
   return new StoreError('not-found', `thread ${threadId} not found`);
 }
 
-function leaseValue(lease: LeaseHandle) {
-  return `${lease.owner}:${lease.token}`;
-}
-
-function leaseTtl(ttlMs: number) {
-  return Math.max(1, Math.ceil(ttlMs));
-}
-
 /** `<epoch>.<offset>` → its parts, or null when the string is not a cursor of this format. */
 function parseCursor(cursor: string): { epoch: string; offset: number } | null {
   const dot = cursor.lastIndexOf('.');
@@ -1177,26 +966,6 @@ function parseCursor(cursor: string): { epoch: string; offset: number } | null {
   const digits = cursor.slice(dot + 1);
   if (!/^[1-9][0-9]{0,14}$/.test(digits)) return null;
   return { epoch: cursor.slice(0, dot), offset: Number(digits) };
-}
-
-const LIVE_HEAD = '{"liveId":"';
-const LIVE_SEPARATOR = '","event":';
-
-/** `{"liveId":"…","event":<frame>}` → the envelope, with `frame` exactly the published frame. */
-function decodeLivePayload(payload: string): LiveEnvelope | null {
-  if (!payload.startsWith(LIVE_HEAD) || !payload.endsWith('}')) return null;
-  const separator = payload.indexOf(LIVE_SEPARATOR, LIVE_HEAD.length);
-  if (separator < 0) return null;
-  return envelopeOf(
-    payload.slice(LIVE_HEAD.length, separator),
-    payload.slice(separator + LIVE_SEPARATOR.length, -1),
-  );
-}
-
-function envelopeOf(liveId: string, frame: string): LiveEnvelope | null {
-  const event = parseJson(frame);
-  if (!isRecord(event) || typeof event.type !== 'string' || typeof event.threadId !== 'string') return null;
-  return { liveId, event: event as ThreadEvent, frame };
 }
 
 function parseMessage(json: string | undefined): Message | null {
@@ -1211,64 +980,5 @@ function parseMetadata(json: string | undefined): Record<string, string> {
   if (!isRecord(metadata)) return {};
   const result: Record<string, string> = {};
   for (const [key, value] of Object.entries(metadata)) if (typeof value === 'string') result[key] = value;
-  return result;
-}
-
-function parseSignal(payload: string): ControlSignal | null {
-  const signal = parseJson(payload);
-  if (!isRecord(signal) || typeof signal.threadId !== 'string') return null;
-  if (signal.type === 'delete') return { type: 'delete', threadId: signal.threadId };
-  if (
-    signal.type === 'cancel' &&
-    typeof signal.runId === 'string' &&
-    (signal.reason === 'cancelled' || signal.reason === 'superseded')
-  ) {
-    return { type: 'cancel', threadId: signal.threadId, runId: signal.runId, reason: signal.reason };
-  }
-  return null;
-}
-
-/** JSON.parse that answers undefined for text that is not JSON. */
-function parseJson(text: string): unknown {
-  try {
-    return JSON.parse(text) as unknown;
-  } catch {
-    return undefined;
-  }
-}
-
-function isRecord(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
-
-// Reply decoding: scripts answer nested arrays of strings and integers (RESP2 shapes).
-
-function asArray(value: unknown): unknown[] {
-  if (!Array.isArray(value))
-    throw new TypeError(`unexpected Redis reply: ${typeof value} instead of an array`);
-  return value;
-}
-
-function asString(value: unknown): string {
-  if (typeof value === 'string') return value;
-  if (Buffer.isBuffer(value)) return value.toString();
-  if (typeof value === 'number') return String(value);
-  throw new TypeError(`unexpected Redis reply: ${typeof value} instead of a string`);
-}
-
-function asInteger(value: unknown): number {
-  const number = typeof value === 'string' ? Number(value) : value;
-  if (typeof number !== 'number' || !Number.isSafeInteger(number)) {
-    throw new TypeError(`unexpected Redis reply: ${String(value)} instead of an integer`);
-  }
-  return number;
-}
-
-/** [field, value, field, value, …] → { field: value }. */
-function pairs(flat: unknown[]): Record<string, string> {
-  const result: Record<string, string> = {};
-  for (let index = 0; index + 1 < flat.length; index += 2) {
-    result[asString(flat[index])] = asString(flat[index + 1]);
-  }
   return result;
 }

@@ -2,13 +2,15 @@
 // Two implementations hold to one contract suite (test/contract/store.contract.ts):
 // MemoryStore (embedded default, one process) and RedisStore (many instances).
 //
-// Four concerns, one port so that an implementation can make them atomic together:
-// - history: the canonical, append-only log of finished messages per thread, with cursors;
-// - live bus: ordered delivery of thread events to every instance, plus the current run's events
-//   so that a joiner can rebuild the in-flight message (the snapshot);
-// - run lease: one run per thread cluster-wide, with a fencing token;
-// - run queue: posts waiting for the next run.
+// Every state transition of a thread is ONE method here, and each implementation makes it atomic
+// (one Lua script on Redis, one synchronous section in memory): a post is stored, broadcast and
+// queued together; a run starts by taking the queue into its own record and publishing
+// `run-start` together; every event a run publishes is fenced by its lease token; a run ends by
+// publishing `run-end` and either releasing the lease or starting the next run together.
+// docs/storage.md lists the transitions, what each leaves durable, and who repairs a crash.
 import type { Message, ThreadEvent } from '../protocol/frames.ts';
+
+export { StoreError, StoreErrorCode } from '../errors.ts';
 
 export interface ThreadRecord {
   threadId: string;
@@ -24,34 +26,164 @@ export interface StoredItem {
   message: Message;
 }
 
-/** Proof of holding a thread's run lease; history writes made under it are fenced by `token`. */
+/** Proof of holding a thread's run lease; every write of a run is fenced by `token`. */
 export interface LeaseHandle {
   threadId: string;
   owner: string;
   token: number;
 }
 
-/** A thread event as delivered by the live bus: ordered per thread by `liveId`. */
+/** A thread event as delivered by the live bus. */
 export interface LiveEnvelope {
-  /** `<ms>-<n>`, strictly increasing per thread (compare with `compareLiveIds`). */
-  liveId: string;
+  /**
+   * The thread's live sequence number: assigned by the store when the event is published, exactly
+   * one more than the previous event's of the same thread. A receiver that sees a hole lost events.
+   */
+  liveSeq: number;
   event: ThreadEvent;
   /** The event serialized as a wire frame, once, shared by every subscriber. */
   frame: string;
 }
 
-/** Instance-wide control signals (cancel a run, a thread was deleted), delivered to every instance. */
+/** Instance-wide control signals, the fast path of state the run holder also reads from the store. */
 export type ControlSignal =
-  | { type: 'cancel'; threadId: string; runId: string; reason: 'cancelled' | 'superseded' }
+  | { type: 'cancel'; threadId: string; runId: string; reason: CancelReason }
   | { type: 'delete'; threadId: string };
+
+export type CancelReason = 'cancelled' | 'superseded';
 
 export type LiveListener = (envelope: LiveEnvelope) => void;
 
-export { StoreError, StoreErrorCode } from '../errors.ts';
+/** An active delivery of a thread's events. */
+export interface LiveSubscription {
+  /**
+   * The thread's live seq when delivery became active: every later event reaches the listener
+   * (or `onGap` is called); events up to it were published before.
+   */
+  lastSeq: number;
+  unsubscribe(): Promise<void>;
+}
 
-export interface AppendOptions {
-  /** Reject the write with `lease-lost` unless this lease is still the thread's current one. */
-  fence?: LeaseHandle;
+/** A user post a run answers: its message id and its history offset. */
+export interface RunPost {
+  messageId: string;
+  offset: number;
+}
+
+/** A run that has started: its record is durable and its `run-start` published. */
+export interface RunClaim {
+  lease: LeaseHandle;
+  runId: string;
+  team: string;
+  /** The posts this run answers (taken from the queue), oldest first. */
+  posts: RunPost[];
+  /** The history offset the run started at: the agents see history up to here, never beyond. */
+  position: number;
+  /** The newest stored messages up to `position` (at most the `contextLimit` asked for), oldest first. */
+  context: Message[];
+  runStart: LiveEnvelope;
+}
+
+/** What the thread's run record says, for the lease holder that finds a run without its end. */
+export interface RunRecord {
+  runId: string;
+  team: string;
+  owner: string;
+  token: number;
+  posts: RunPost[];
+  position: number;
+  /** A cancel that reached the store (durable), or null. */
+  cancel: CancelReason | null;
+}
+
+/** How a team treats a post that arrives while a run is active. */
+export type MultitaskPolicy = 'queue' | 'reject' | 'interrupt';
+
+export interface PostInput {
+  threadId: string;
+  /** The stored message: a user message with its `clientMessageId`. */
+  message: Message;
+  /** The team the caller believes the thread has; a different one answers `team-changed`. */
+  team: string;
+  multitask: MultitaskPolicy;
+  /** The most posts that may wait for a run (`busy` beyond). */
+  queueMax: number;
+  /** When set and no run is active, the same step starts a run that answers the queue. */
+  start?: StartRunOptions;
+}
+
+export interface StartRunOptions {
+  owner: string;
+  leaseMs: number;
+  runId: string;
+  /** How many stored messages the claim carries as the agents' context. */
+  contextLimit: number;
+}
+
+export type PostResult =
+  | {
+      status: 'stored';
+      item: StoredItem;
+      envelope: LiveEnvelope;
+      /** The post waits behind an active run (or an unrecovered one). */
+      queued: boolean;
+      /** With the `interrupt` policy: the run this post cancelled (its durable cancel is set). */
+      supersededRunId: string | null;
+      /** The run this step started (`start` given, no run was active), or null. */
+      run: RunClaim | null;
+      /** Posts waiting without a live lease holder: somebody must acquire the lease and run them. */
+      needsRun: boolean;
+    }
+  | {
+      status: 'duplicate';
+      item: StoredItem;
+      /** True when the post was stored after the last run started and is (now again) queued. */
+      queued: boolean;
+      /** Queued without a live lease holder: somebody must acquire the lease and run it. */
+      needsRun: boolean;
+    }
+  /** Refused before anything was written: the queue is full or the team rejects posts during runs. */
+  | { status: 'busy'; reason: 'queue-full' | 'run-active' }
+  /** The thread's team is not the one given: nothing was written (refresh the thread and retry). */
+  | { status: 'team-changed'; team: string };
+
+export interface AcquireResult {
+  lease: LeaseHandle;
+  /** A run record without its `run-end` (its holder stopped): recover it before anything else. */
+  orphan: RunRecord | null;
+  /** Posts waiting in the queue. */
+  queued: number;
+}
+
+/** The state of a thread's run, as the failover sweep inspects it. */
+export interface RunState {
+  exists: boolean;
+  /** The lease is held (by anyone) and has not expired; `leaseTtlMs` is its remaining time. */
+  leaseHeld: boolean;
+  leaseTtlMs: number;
+  /** A run record exists (with or without a live holder). */
+  running: boolean;
+  queued: number;
+}
+
+export interface RunEnd {
+  reason: Extract<ThreadEvent, { type: 'run-end' }>['reason'];
+  detail?: string;
+  explanation?: string;
+}
+
+export interface FinishResult {
+  /** The published `run-end` (its reason is `cancelled` when a cancel was recorded for the run). */
+  runEnd: LiveEnvelope;
+  /** The next run, started in the same step because posts were waiting (`next` given); else null. */
+  next: RunClaim | null;
+  /** Posts still wait and the lease was released (no `next` given): somebody must run them. */
+  needsRun: boolean;
+}
+
+export interface RunWriteResult {
+  /** A cancel recorded for the run (the holder must stop), or null. */
+  cancel: CancelReason | null;
 }
 
 export interface Store {
@@ -64,33 +196,33 @@ export interface Store {
     existing: boolean;
   }>;
   getThread(threadId: string): Promise<ThreadRecord | null>;
-  /** Deletes history, metadata, queue and idempotency keys; true when the thread existed. */
+  /**
+   * Deletes the thread in one step: publishes `thread-deleted` to its subscribers and removes
+   * history, metadata, queue, run record, lease and idempotency keys. True when it existed.
+   */
   deleteThread(threadId: string): Promise<boolean>;
   /**
-   * Appends a finished message. With `message.clientMessageId` set the append is idempotent for
-   * that id: a repeat returns the first stored item and `duplicate: true`. Throws StoreError
-   * `not-found` for an unknown thread, `lease-lost` when the fence no longer holds.
+   * Publishes `thread-deleted` for a thread the store no longer has (lost without a delete: a
+   * FLUSHALL, a restart without persistence); does nothing and answers false when it exists.
    */
-  append(
-    threadId: string,
-    message: Message,
-    options?: AppendOptions,
-  ): Promise<{ item: StoredItem; duplicate: boolean }>;
+  announceLostThread(threadId: string): Promise<boolean>;
   /**
-   * The stored item an idempotent append with this clientMessageId made (within the idempotency
-   * window), or null. Lets a retry be answered `duplicate` before any limit is checked.
+   * The stored item an idempotent post with this clientMessageId made (within the idempotency
+   * window), or null.
    */
   findByClientMessageId(threadId: string, clientMessageId: string): Promise<StoredItem | null>;
   /**
-   * Every message after `cursor`, oldest first, at most `limit`. `recovered: false` when continuity
-   * cannot be guaranteed (unknown or foreign-epoch cursor, history trimmed past it, more than
-   * `limit` messages missed); then `items` is empty and the caller falls back to `readLatest`.
+   * Messages after `cursor`, oldest first, at most `limit`; how many there are in all (`missed`)
+   * and the cursor of the newest (`newest`, the given cursor when none was missed).
+   * `recovered: false` when continuity cannot be guaranteed (unknown or foreign-epoch cursor, a
+   * cursor the thread never reached, history trimmed past it); then `items` is empty, `missed` 0
+   * and `newest` null. Page on with the cursor of the last item.
    */
   readAfter(
     threadId: string,
     cursor: string,
     limit: number,
-  ): Promise<{ recovered: boolean; items: StoredItem[] }>;
+  ): Promise<{ recovered: boolean; items: StoredItem[]; missed: number; newest: string | null }>;
   /** The newest `limit` messages, oldest first; `truncated` when older ones exist. */
   readLatest(threadId: string, limit: number): Promise<{ items: StoredItem[]; truncated: boolean }>;
   /** The newest `limit` messages older than `before` (all when absent), oldest first. */
@@ -108,62 +240,119 @@ export interface Store {
   setThreadValue(threadId: string, name: string, value: string): Promise<void>;
   deleteThreadValue(threadId: string, name: string): Promise<void>;
 
+  /**
+   * Appends finished messages outside any run, in one step, publishing each as a `message` event
+   * (an import of existing history; tests and benchmarks seed threads with it). They never start a
+   * run and count as answered. Throws `not-found` for an unknown thread.
+   */
+  importMessages(threadId: string, messages: readonly Message[]): Promise<StoredItem[]>;
+
+  // --- posts and runs: one atomic step each ----------------------------------------------------
+  /**
+   * Stores a user post, publishes its `message` event and queues it, in one step (bounded by
+   * `queueMax`; with `start` and no active run, the same step starts the run that answers it).
+   * A retry with the same clientMessageId is `duplicate`; if no run has taken the post yet it is
+   * queued again. Throws StoreError `not-found` for an unknown thread.
+   */
+  post(input: PostInput): Promise<PostResult>;
+  /**
+   * Takes the thread's run lease when it is free; null when another holder has it. The answer says
+   * whether a run record without its end is there (recover it first) and how many posts wait.
+   */
+  acquireLease(threadId: string, owner: string, leaseMs: number): Promise<AcquireResult | null>;
+  /** Extends the lease; `held: false` when it was lost (the run must stop writing at once). */
+  renewLease(lease: LeaseHandle, leaseMs: number): Promise<{ held: boolean; cancel: CancelReason | null }>;
+  /** Releases the lease if it is still this one. */
+  releaseLease(lease: LeaseHandle): Promise<void>;
+  /**
+   * Starts a run for the queued posts under `lease`: moves them into the run's record and
+   * publishes `run-start`. Null when nothing is queued. Throws `lease-lost`, `not-found`, or
+   * `conflict` when a run record is already there (recover it first).
+   */
+  startRun(lease: LeaseHandle, options: Omit<StartRunOptions, 'owner' | 'leaseMs'>): Promise<RunClaim | null>;
+  /**
+   * Publishes events of the running run (`message-start`, `message-delta`), in order, fenced by
+   * the lease and the run id. Throws `lease-lost` / `not-found`.
+   */
+  publishRunEvents(lease: LeaseHandle, runId: string, events: ThreadEvent[]): Promise<RunWriteResult>;
+  /**
+   * Stores a finished agent message and publishes its `message-end`, in one fenced step.
+   */
+  endMessage(
+    lease: LeaseHandle,
+    runId: string,
+    message: Message,
+  ): Promise<RunWriteResult & { item: StoredItem; envelope: LiveEnvelope }>;
+  /**
+   * Ends the run: publishes `run-end`, deletes the run record and clears the live run, fenced.
+   * With `next` and posts waiting, the same step starts the next run under the same lease;
+   * otherwise the lease is released.
+   */
+  finishRun(
+    lease: LeaseHandle,
+    runId: string,
+    end: RunEnd,
+    next: Omit<StartRunOptions, 'owner'> | null,
+  ): Promise<FinishResult>;
+  /**
+   * Ends a run whose holder stopped (found by `acquireLease`): stores its in-flight message with
+   * the text so far (when given), publishes `run-end` (`interrupted`, or `cancelled` when a cancel
+   * was recorded) and deletes the record, in one fenced step. The lease stays held.
+   */
+  recoverRun(
+    lease: LeaseHandle,
+    orphan: RunRecord,
+    inFlight: Message | null,
+  ): Promise<{ runEnd: LiveEnvelope; message: StoredItem | null }>;
+  /**
+   * Records a cancel for the thread's active run (durable: its holder reads it on its next write or
+   * renewal) and answers that run's id, or null when no run is active (or it already ended).
+   */
+  requestCancel(threadId: string, reason: CancelReason): Promise<string | null>;
+  /** The thread's run state (for the failover sweep). */
+  runState(threadId: string): Promise<RunState>;
+  /** The thread's run record, or null. */
+  runRecord(threadId: string): Promise<RunRecord | null>;
+
+  // --- the cluster-wide index of threads that may need a run --------------------------------
+  /**
+   * Marks the thread as possibly needing a run: due for a check after `afterMs` (posts call this
+   * with a grace that outlasts their own write, lease holders with their lease time).
+   */
+  markForSweep(threadId: string, afterMs: number): Promise<void>;
+  /**
+   * Takes up to `limit` threads that are due for a check and postpones them by `postponeMs` (so
+   * that one instance checks each); a thread that checked idle is forgotten with `forgetIdle`.
+   */
+  claimDueThreads(limit: number, postponeMs: number): Promise<string[]>;
+  /** Forgets a thread that was found idle, unless it was marked again since it was claimed. */
+  forgetIdle(threadId: string): Promise<void>;
+
   // --- live bus ------------------------------------------------------------------------------
-  /** Publishes an event to every instance's subscribers of the thread, in order; returns its envelope. */
-  publish(threadId: string, event: ThreadEvent): Promise<LiveEnvelope>;
   /**
    * Starts delivery of the thread's events to `listener`; delivery is active when this resolves.
    * `onGap` is called when the store can no longer guarantee that every event reached the
-   * listener (for example Redis pub/sub reconnected); the subscriber must then rebuild (the
-   * gateway closes the affected sockets with a reconnect code, and clients resume by cursor).
+   * listener (a hole in the live sequence, a resubscribe after a reconnect or a slot move); the
+   * subscriber must then rebuild (the gateway closes the affected sockets with 4011, and clients
+   * resume by cursor).
    */
-  subscribe(threadId: string, listener: LiveListener, onGap?: () => void): Promise<() => Promise<void>>;
-  /**
-   * Appends a finished message and publishes its event (`message` for a user message, `message-end`
-   * for an agent message, with the new cursor) as ONE atomic step, so the live order of message
-   * events equals their history order on every instance. Same errors and idempotency as `append`;
-   * a duplicate is not published again (`envelope` is null then).
-   */
-  appendAndPublish(
-    threadId: string,
-    message: Message,
-    kind: 'message' | 'message-end',
-    options?: AppendOptions,
-  ): Promise<{ item: StoredItem; duplicate: boolean; envelope: LiveEnvelope | null }>;
+  subscribe(threadId: string, listener: LiveListener, onGap?: () => void): Promise<LiveSubscription>;
   /**
    * The current run's events so far (from its `run-start`, in order; `message` events excluded),
-   * empty when no run is active, and the newest liveId published on the thread (null when none).
-   * A joiner folds `events` into the in-flight snapshot and skips buffered non-message events up to
-   * `lastLiveId`.
+   * empty when no run is active, and the thread's newest live sequence number (0 when none). A
+   * joiner folds `events` into the in-flight snapshot and judges buffered events by `lastSeq`.
    */
-  currentRun(threadId: string): Promise<{ events: LiveEnvelope[]; lastLiveId: string | null }>;
-  /** Sends a control signal to every instance (this one included). */
+  currentRun(threadId: string): Promise<{ events: LiveEnvelope[]; lastSeq: number }>;
+  /** Sends a control signal to every instance (this one included): the fast path only. */
   signal(signal: ControlSignal): Promise<void>;
-  onSignal(listener: (signal: ControlSignal) => void): () => void;
-
-  // --- run lease -----------------------------------------------------------------------------
-  acquireLease(threadId: string, owner: string, ttlMs: number): Promise<LeaseHandle | null>;
-  renewLease(lease: LeaseHandle, ttlMs: number): Promise<boolean>;
-  releaseLease(lease: LeaseHandle): Promise<void>;
-  /** The current holder, or null when the lease is free (expired leases are free). */
-  leaseHolder(threadId: string): Promise<{ owner: string; token: number } | null>;
-
-  // --- run queue -----------------------------------------------------------------------------
-  /** Queues a user message id for the next run; false when `max` are already waiting. */
-  enqueue(threadId: string, messageId: string, max: number): Promise<{ accepted: boolean; position: number }>;
-  /** Takes every queued message id, oldest first. */
-  drainQueue(threadId: string): Promise<string[]>;
-  queueLength(threadId: string): Promise<number>;
+  /**
+   * `onGap` is called when signals may have been lost (the subscriber reconnected): listeners
+   * must re-read the durable state the signals stand for.
+   */
+  onSignal(listener: (signal: ControlSignal) => void, onGap?: () => void): () => void;
 
   // --- lifecycle -----------------------------------------------------------------------------
   /** Resolves when the store can serve (Redis reachable); rejects otherwise. */
   ping(): Promise<void>;
   close(): Promise<void>;
-}
-
-/** Orders two live ids (`<ms>-<n>`); negative when a < b. */
-export function compareLiveIds(a: string, b: string): number {
-  const [aMs = 0, aSeq = 0] = a.split('-').map(Number);
-  const [bMs = 0, bSeq = 0] = b.split('-').map(Number);
-  return aMs !== bMs ? aMs - bMs : aSeq - bSeq;
 }

@@ -38,7 +38,7 @@ it('detects a Cluster behind a plain redis:// URL and spreads threads over its s
     for (let index = 0; index < 12; index += 1) {
       const threadId = `spread-${index}`;
       await store.createThread({ threadId, team: 'demo' });
-      const { item } = await store.append(threadId, message(index));
+      const [item] = await store.importMessages(threadId, [message(index)]);
       expect((await store.readLatest(threadId, 1)).items).toEqual([item]);
       expect(await store.deleteThread(threadId)).toBe(true);
     }

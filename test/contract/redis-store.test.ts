@@ -6,7 +6,15 @@ import { describe, expect, inject, it } from 'vitest';
 import { redisKeys } from '../../src/store/redis-keys.ts';
 import { RedisStore } from '../../src/store/redis-store.ts';
 import { cleanupPrefix, uniquePrefix } from '../support/redis.ts';
-import { collector, describeStoreContract, eventually, message } from './store.contract.ts';
+import {
+  collector,
+  describeStoreContract,
+  eventually,
+  message,
+  postInput,
+  startOptions,
+  stored,
+} from './store.contract.ts';
 
 const redisUrl = inject('redisUrl');
 
@@ -45,13 +53,13 @@ describe('RedisStore across instances', () => {
       expect(await b.createThread({ threadId: 'shared', team: 'demo' })).toEqual({ thread, existing: true });
       const onB = collector();
       await b.subscribe('shared', onB.listener);
-      const posted = await a.appendAndPublish('shared', message(1), 'message');
-      const start = await a.publish('shared', { type: 'run-start', threadId: 'shared', runId: 'r1' });
+      const posted = stored(await a.post(postInput('shared', 1, { start: startOptions('a') })));
+      const start = posted.run?.runStart;
       expect(await onB.until(2)).toEqual([posted.envelope, start]);
       expect((await b.readLatest('shared', 10)).items).toEqual([posted.item]);
-      expect(await b.currentRun('shared')).toEqual({ events: [start], lastLiveId: start.liveId });
-      expect(await b.acquireLease('shared', 'b', 10_000)).not.toBeNull();
-      expect(await a.acquireLease('shared', 'a', 10_000)).toBeNull();
+      expect(await b.currentRun('shared')).toEqual({ events: [start], lastSeq: start?.liveSeq });
+      expect(await b.acquireLease('shared', 'b', 10_000)).toBeNull();
+      expect(await b.requestCancel('shared', 'cancelled')).toBe(posted.run?.runId);
     } finally {
       await cleanup();
     }
@@ -77,12 +85,20 @@ describe('RedisStore across instances', () => {
     const store = await RedisStore.connect({ url: redisUrl, prefix });
     try {
       await store.createThread({ threadId: 'tagged', team: 'demo' });
-      await store.append('tagged', message(1, { clientMessageId: 'c' }));
-      await store.publish('tagged', { type: 'run-start', threadId: 'tagged', runId: 'r' });
-      await store.enqueue('tagged', 'm-1', 3);
-      await store.acquireLease('tagged', 'me', 10_000);
+      const run = stored(await store.post(postInput('tagged', 1, { start: startOptions('me') }))).run;
+      if (!run) throw new Error('no run');
+      stored(await store.post(postInput('tagged', 2)));
+      await store.publishRunEvents(run.lease, run.runId, [
+        { type: 'message-start', threadId: 'tagged', runId: run.runId, messageId: 'a', agent: 'w' },
+      ]);
+      await store.markForSweep('tagged', 0);
+      const raw = new Redis(redisUrl);
+      const keys = await raw.keys('*tagged*');
+      await raw.quit();
+      for (const key of keys) expect(key.startsWith(`${prefix}:thread:{tagged}:`), key).toBe(true);
       expect(await store.deleteThread('tagged')).toBe(true);
-      expect(await cleanupPrefix(redisUrl, prefix)).toBe(0);
+      // What is left is the sweep index (shared by every thread), which a sweep prunes.
+      expect(await cleanupPrefix(redisUrl, prefix)).toBe(1);
     } finally {
       await store.close();
       await cleanupPrefix(redisUrl, prefix);
@@ -106,14 +122,20 @@ describe('RedisStore across instances', () => {
     raw.on('error', (error: Error) => console.warn(`raw client: ${error.message}`));
     try {
       await store.createThread({ threadId: 'mixed', team: 'demo' });
-      const { item: first } = await store.append('mixed', message(1));
+      const [first] = await store.importMessages('mixed', [message(1)]);
+      if (!first) throw new Error('nothing imported');
       // A newer writer (rolling deploy) appends offset 2 in a format this version cannot read.
       const keys = redisKeys(prefix).thread('mixed');
       const offset = await raw.hincrby(keys.meta, 'offset', 1);
       await raw.xadd(keys.history, `${offset}-1`, 'v', '2', 'payload', 'whatever');
-      const { item: third } = await store.append('mixed', message(3));
+      const [third] = await store.importMessages('mixed', [message(3)]);
       expect((await store.readLatest('mixed', 10)).items).toEqual([first, third]);
-      expect(await store.readAfter('mixed', first.cursor, 10)).toEqual({ recovered: true, items: [third] });
+      expect(await store.readAfter('mixed', first.cursor, 10)).toEqual({
+        recovered: true,
+        items: [third],
+        missed: 2,
+        newest: third?.cursor,
+      });
       expect((await store.readBefore('mixed', undefined, 10)).items).toEqual([first, third]);
     } finally {
       await raw.quit();
@@ -127,13 +149,13 @@ describe('RedisStore across instances', () => {
     const store = await RedisStore.connect({ url: redisUrl, prefix, idempotencyTtlSeconds: 0.1 });
     try {
       await store.createThread({ threadId: 'ttl', team: 'demo' });
-      const first = await store.append('ttl', message(1, { clientMessageId: 'c-1' }));
+      const first = stored(await store.post(postInput('ttl', 1)));
       // Every retry inside the TTL is a duplicate; the first one after it is stored anew.
-      const stored = await eventually('the clientMessageId to expire', async () => {
-        const retry = await store.append('ttl', message(1, { clientMessageId: 'c-1' }));
-        return retry.duplicate ? null : retry;
+      const again = await eventually('the clientMessageId to expire', async () => {
+        const retry = await store.post(postInput('ttl', 1));
+        return retry.status === 'stored' ? retry : null;
       });
-      expect(stored.item.cursor).not.toBe(first.item.cursor);
+      expect(again.item.cursor).not.toBe(first.item.cursor);
     } finally {
       await store.close();
       await cleanupPrefix(redisUrl, prefix);

@@ -49,7 +49,7 @@ describe('a backlog bigger than the send bound', () => {
         status: 'completed',
         createdAt: new Date().toISOString(),
       };
-      await server.app.store.append(threadId, message);
+      await server.app.store.importMessages(threadId, [message]);
     }
   }
 

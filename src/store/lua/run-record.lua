@@ -1,0 +1,2 @@
+-- → the run record's fields, or {}.
+return redis.call('HGETALL', K_RUN)
