@@ -217,7 +217,10 @@ export async function createApp(options: AppOptions): Promise<App> {
       closed = true;
       draining = true;
       logger.info({ drainMs }, 'draining');
-      await runs.drain(drainMs);
+      const ended = await runs.drain(drainMs);
+      // The runs' last events travel through the store (Redis pub/sub): let them reach this
+      // instance's viewers before their connections close.
+      await Promise.all([...ended].map(([threadId, liveSeq]) => hub.reached(threadId, liveSeq, 1000)));
       runs.close();
       clearInterval(heartbeat);
       clearInterval(failoverSweep);

@@ -76,6 +76,8 @@ export class RunManager {
   private readonly tasks = new Set<Promise<void>>();
   private readonly teamOfThread = new Map<string, string>();
   private draining = false;
+  /** While draining: the last event each run ended by the drain published (thread → live seq). */
+  private readonly drainedEnds = new Map<string, number>();
   private readonly offSignal: () => void;
 
   constructor(options: RunManagerOptions) {
@@ -255,9 +257,10 @@ export class RunManager {
   /**
    * Stops new runs, lets active runs finish for up to `drainMs`, then interrupts what still runs
    * (stored as `interrupted`, `run-end` `interrupted`) and waits for it. Posts still waiting are
-   * left to another instance's sweep.
+   * left to another instance's sweep. Answers the live seq of each run-end it published, so that
+   * the caller can let them reach local viewers before closing their connections.
    */
-  async drain(drainMs: number): Promise<void> {
+  async drain(drainMs: number): Promise<Map<string, number>> {
     this.draining = true;
     const runs = () => [...this.active.values()].map((run) => run.done);
     let timer: NodeJS.Timeout | undefined;
@@ -271,6 +274,7 @@ export class RunManager {
     for (const run of this.active.values()) run.controller.abort(new RunAbort('interrupted'));
     await Promise.all(runs());
     await Promise.all([...this.tasks]);
+    return new Map(this.drainedEnds);
   }
 
   close(): void {
@@ -506,6 +510,7 @@ export class RunManager {
     const next = this.draining ? null : { runId: nanoid(16), contextLimit: contextMessages, leaseMs };
     const result = await store.finishRun(run.lease, run.runId, end, next);
     const ended = result.runEnd.event;
+    if (this.draining) this.drainedEnds.set(threadId, result.runEnd.liveSeq);
     if (ended.type === 'run-end') {
       this.options.metrics.runs.inc({ reason: ended.reason });
       this.options.logger.info(

@@ -9,6 +9,8 @@ declare module 'vitest' {
   export interface ProvidedContext {
     /** The shared Redis of the test run. */
     redisUrl: string;
+    /** The store test servers use unless a test says otherwise (set per vitest project). */
+    gatewayStore: 'memory' | 'redis';
   }
 }
 

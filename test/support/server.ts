@@ -3,8 +3,12 @@
 // given here, never from the test process's environment.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import { inject } from 'vitest';
 import { createApp, type App } from '../../src/app.ts';
 import { loadConfig, type Env } from '../../src/config.ts';
+import { silentLogger } from '../../src/log.ts';
+import { createStoreFromConfig } from '../../src/store/create-store.ts';
+import { cleanupPrefix, uniquePrefix } from './redis.ts';
 
 export type EnvOverrides = Partial<Record<keyof Env, string>>;
 
@@ -26,16 +30,33 @@ export interface TestServer {
   close(): Promise<void>;
 }
 
+/**
+ * The store settings of the run's project: none for the in-memory store, the shared Redis with a
+ * key prefix of the test's own when the project runs the gateway stories on Redis. A test that
+ * sets REDIS_URL itself keeps its own.
+ */
+export function projectStoreEnv(overrides: EnvOverrides = {}): EnvOverrides {
+  if (overrides.REDIS_URL !== undefined || inject('gatewayStore') !== 'redis') return {};
+  return { REDIS_URL: inject('redisUrl'), CHORUS_REDIS_PREFIX: uniquePrefix('gateway') };
+}
+
 export async function startServer(overrides: EnvOverrides = {}): Promise<TestServer> {
-  const config = loadConfig({ ...TEST_DEFAULTS, ...overrides });
-  const app = await createApp({ config });
+  const storeEnv = projectStoreEnv(overrides);
+  const config = loadConfig({ ...TEST_DEFAULTS, ...storeEnv, ...overrides });
+  const store = config.redisUrl ? await createStoreFromConfig(config, silentLogger) : undefined;
+  const app = await createApp({ config, ...(store ? { store } : {}) });
   const port = await app.start();
   return {
     url: `http://127.0.0.1:${port}`,
     wsUrl: `ws://127.0.0.1:${port}/ws`,
     port,
     app,
-    close: () => app.shutdown(0),
+    close: async () => {
+      await app.shutdown(0);
+      if (storeEnv.REDIS_URL && storeEnv.CHORUS_REDIS_PREFIX) {
+        await cleanupPrefix(storeEnv.REDIS_URL, storeEnv.CHORUS_REDIS_PREFIX);
+      }
+    },
   };
 }
 
@@ -75,6 +96,7 @@ export async function spawnServer(env: EnvOverrides = {}, timeoutMs = 15_000): P
       PATH: process.env.PATH ?? '',
       HOME: process.env.HOME ?? '',
       ...TEST_DEFAULTS,
+      ...projectStoreEnv(env),
       ...env,
     },
     stdio: ['ignore', 'pipe', 'pipe'],
