@@ -32,6 +32,9 @@ export async function* backlogPages(
     }
     const last = page.at(-1);
     if (remaining <= 0 || !last) return;
+    // Let other work in (other clients, this client's next request) between pages: a long
+    // backlog never holds the event loop, and an unsubscribe stops it after the page being sent.
+    await new Promise<void>((resolve) => setImmediate(resolve));
     const next = await store.readAfter(threadId, last.cursor, Math.min(RESUME_PAGE, remaining));
     if (!next.recovered) throw new BacklogLost(threadId);
     page = next.items;

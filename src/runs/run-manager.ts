@@ -16,6 +16,7 @@ import { DeltaCoalescer } from './delta-coalescer.ts';
 import { CrashPoint, reach } from './crash-points.ts';
 import type {
   CancelReason,
+  FinishResult,
   LeaseHandle,
   PostResult,
   RunClaim,
@@ -140,6 +141,7 @@ export class RunManager {
 
   private async postOnce(threadId: string, message: Message, team: Team): Promise<PostResult> {
     const { store, leaseMs, contextMessages, instanceId } = this.options;
+    const runId = nanoid(16);
     const [posted, marked] = await Promise.allSettled([
       store.post({
         threadId,
@@ -147,7 +149,7 @@ export class RunManager {
         team: team.name,
         multitask: team.multitask,
         queueMax: team.queueMax ?? this.options.queueMax,
-        start: { owner: instanceId, leaseMs, runId: nanoid(16), contextLimit: contextMessages },
+        start: { owner: instanceId, leaseMs, runId, contextLimit: contextMessages },
       }),
       // In the same round trip: a post whose instance dies now is still found by a sweep.
       store.markForSweep(threadId, POST_SWEEP_GRACE_MS),
@@ -161,6 +163,10 @@ export class RunManager {
         this.teamOfThread.delete(threadId);
         throw new RequestError(ErrorCode.notFound, 'thread not found');
       }
+      // The post may have been done with the run it started, only its answer lost: that run is
+      // this instance's to execute (the client's retry is answered `duplicate`).
+      if (error instanceof StoreError && error.code === 'unavailable')
+        this.track(this.adoptLostRun(threadId, runId));
       throw error;
     }
     return posted.value;
@@ -508,7 +514,23 @@ export class RunManager {
     const { store, leaseMs, contextMessages } = this.options;
     const { threadId } = run.lease;
     const next = this.draining ? null : { runId: nanoid(16), contextLimit: contextMessages, leaseMs };
-    const result = await store.finishRun(run.lease, run.runId, end, next);
+    let result: FinishResult;
+    try {
+      result = await store.finishRun(run.lease, run.runId, end, next);
+    } catch (error) {
+      // The end may have been done with the next run it started, only its answer lost.
+      if (!(error instanceof StoreError && error.code === 'unavailable') || !next) throw error;
+      const adopted = await this.reclaim(run.lease, next.runId).catch(() => null);
+      if (adopted) {
+        this.options.logger.warn(
+          { threadId, runId: run.runId },
+          'the answer to a run end was lost; went on with the next run',
+        );
+        return adopted;
+      }
+      // It did not reach the store (the run is still there): end it again, once.
+      result = await store.finishRun(run.lease, run.runId, end, next);
+    }
     const ended = result.runEnd.event;
     if (this.draining) this.drainedEnds.set(threadId, result.runEnd.liveSeq);
     if (ended.type === 'run-end') {
@@ -599,6 +621,38 @@ export class RunManager {
       );
       run.controller.abort(new RunAbort('interrupted', 'the run could not renew its lease'));
     }
+  }
+
+  /**
+   * The claim of run `runId` when its record says it is this lease's (a start whose answer was
+   * lost), or null.
+   */
+  private async reclaim(lease: LeaseHandle, runId: string): Promise<RunClaim | null> {
+    const record = await this.options.store.runRecord(lease.threadId);
+    if (!record || record.runId !== runId || record.owner !== lease.owner || record.token !== lease.token)
+      return null;
+    return this.options.store.startRun(lease, { runId, contextLimit: this.options.contextMessages });
+  }
+
+  /** After a post whose answer was lost: runs the run it may have started (a few tries, spaced). */
+  private async adoptLostRun(threadId: string, runId: string): Promise<void> {
+    const { store, instanceId, logger } = this.options;
+    for (const delayMs of [0, 250, 1000]) {
+      if (delayMs > 0) await new Promise((resolve) => setTimeout(resolve, delayMs));
+      if (this.draining || this.active.has(threadId)) return;
+      try {
+        const record = await store.runRecord(threadId);
+        if (!record || record.runId !== runId || record.owner !== instanceId) return;
+        const claim = await this.reclaim({ threadId, owner: instanceId, token: record.token }, runId);
+        if (!claim) return;
+        logger.warn({ threadId, runId }, 'the answer to a post was lost; running the run it started');
+        await this.runClaims(claim);
+        return;
+      } catch (error) {
+        if (error instanceof StoreError && error.code !== 'unavailable') return;
+      }
+    }
+    // Still unreachable: the lease expires and a sweep recovers the run.
   }
 
   /** Asks the sweep to look at the thread soon (best effort). */

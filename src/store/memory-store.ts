@@ -265,7 +265,24 @@ export class MemoryStore implements Store {
 
   async startRun(lease: LeaseHandle, options: Omit<StartRunOptions, 'owner' | 'leaseMs'>) {
     const thread = this.fencedThread(lease);
-    if (thread.run) throw new StoreError('conflict', `thread ${lease.threadId} has a run record already`);
+    if (thread.run) {
+      // A retry of this very start (its answer was lost) gets the claim again.
+      const runStart = this.live.get(lease.threadId)?.currentRun[0];
+      if (thread.run.runId !== options.runId || thread.run.token !== lease.token || !runStart) {
+        throw new StoreError('conflict', `thread ${lease.threadId} has a run record already`);
+      }
+      const end = Math.max(0, Math.min(thread.items.length, thread.run.position - thread.firstOffset + 1));
+      const context = thread.items.slice(Math.max(0, end - options.contextLimit), end);
+      return {
+        lease,
+        runId: thread.run.runId,
+        team: thread.run.team,
+        posts: [...thread.run.posts],
+        position: thread.run.position,
+        context: context.map((item) => item.message),
+        runStart,
+      };
+    }
     if (thread.queue.length === 0) return null;
     return this.startNow(thread, lease, options);
   }

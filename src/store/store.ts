@@ -267,7 +267,9 @@ export interface Store {
   /**
    * Starts a run for the queued posts under `lease`: moves them into the run's record and
    * publishes `run-start`. Null when nothing is queued. Throws `lease-lost`, `not-found`, or
-   * `conflict` when a run record is already there (recover it first).
+   * `conflict` when another run record is there (recover it first). Idempotent: when the record is
+   * already this run (`runId`) under this lease — a retry after its answer was lost, or a post or
+   * finishRun that started it and whose answer was lost — the claim is answered again.
    */
   startRun(lease: LeaseHandle, options: Omit<StartRunOptions, 'owner' | 'leaseMs'>): Promise<RunClaim | null>;
   /**

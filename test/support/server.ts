@@ -8,6 +8,9 @@ import { createApp, type App } from '../../src/app.ts';
 import { loadConfig, type Env } from '../../src/config.ts';
 import { silentLogger } from '../../src/log.ts';
 import { createStoreFromConfig } from '../../src/store/create-store.ts';
+import { MemoryStore } from '../../src/store/memory-store.ts';
+import type { Store } from '../../src/store/store.ts';
+import type { TeamRegistry } from '../../src/teams/team.ts';
 import { cleanupPrefix, uniquePrefix } from './redis.ts';
 
 export type EnvOverrides = Partial<Record<keyof Env, string>>;
@@ -40,11 +43,28 @@ export function projectStoreEnv(overrides: EnvOverrides = {}): EnvOverrides {
   return { REDIS_URL: inject('redisUrl'), CHORUS_REDIS_PREFIX: uniquePrefix('gateway') };
 }
 
-export async function startServer(overrides: EnvOverrides = {}): Promise<TestServer> {
+export interface StartServerOptions {
+  /** Wraps the server's store (a fault-injection wrapper, say); the wrapper is what the app uses. */
+  wrapStore?: (store: Store) => Store;
+  /** Teams other than the built-in demo team. */
+  teams?: TeamRegistry;
+  /** The store itself (for instances that share an in-memory store in one process). */
+  store?: Store;
+}
+
+export async function startServer(
+  overrides: EnvOverrides = {},
+  options: StartServerOptions = {},
+): Promise<TestServer> {
   const storeEnv = projectStoreEnv(overrides);
   const config = loadConfig({ ...TEST_DEFAULTS, ...storeEnv, ...overrides });
-  const store = config.redisUrl ? await createStoreFromConfig(config, silentLogger) : undefined;
-  const app = await createApp({ config, ...(store ? { store } : {}) });
+  const created =
+    options.store ??
+    (config.redisUrl
+      ? await createStoreFromConfig(config, silentLogger)
+      : new MemoryStore({ historyMaxLength: config.historyMaxLength }));
+  const store = options.wrapStore ? options.wrapStore(created) : created;
+  const app = await createApp({ config, store, ...(options.teams ? { teams: options.teams } : {}) });
   const port = await app.start();
   return {
     url: `http://127.0.0.1:${port}`,
