@@ -22,6 +22,9 @@ export const configSchema = z.object({
   CHORUS_AUTH_SECRET: z.string().optional(),
   CHORUS_AUTH_JWKS_URL: z.string().optional(),
   CHORUS_AUTH_PUBLIC_KEY: z.string().optional(),
+  CHORUS_AUTH_ISSUER: z.string().optional(),
+  CHORUS_AUTH_AUDIENCE: z.string().optional(),
+  CHORUS_AUTH_ALLOW_NO_EXP: flag,
   CHORUS_INSECURE: flag,
   CHORUS_MAX_FRAME_BYTES: integer(65_536, 1024, 16 * 1024 * 1024),
   CHORUS_LEASE_MS: integer(10_000, 500, 10_000),
@@ -60,6 +63,12 @@ export interface Config {
     secret: string | undefined;
     jwksUrl: string | undefined;
     publicKey: string | undefined;
+    /** Required `iss` of tokens (unset: not checked). */
+    issuer: string | undefined;
+    /** Required `aud` of tokens (unset: not checked). */
+    audience: string | undefined;
+    /** Accept tokens without `exp` (otherwise refused). */
+    allowNoExpiry: boolean;
     insecure: boolean;
   };
   maxFrameBytes: number;
@@ -113,6 +122,9 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       secret: value.CHORUS_AUTH_SECRET,
       jwksUrl: value.CHORUS_AUTH_JWKS_URL,
       publicKey: value.CHORUS_AUTH_PUBLIC_KEY,
+      issuer: value.CHORUS_AUTH_ISSUER,
+      audience: value.CHORUS_AUTH_AUDIENCE,
+      allowNoExpiry: value.CHORUS_AUTH_ALLOW_NO_EXP,
       insecure: value.CHORUS_INSECURE,
     },
     maxFrameBytes: value.CHORUS_MAX_FRAME_BYTES,

@@ -12,7 +12,7 @@ import type { ClientFrame, ServerFrame, ThreadEvent } from '../protocol/frames.t
 import type { LiveEnvelope } from '../store/store.ts';
 import type { ThreadViewer } from '../hub/hub.ts';
 import { RequestError, StoreError } from '../errors.ts';
-import { mayAccessThread, openAccess, type Principal } from './auth.ts';
+import { AuthFailure, mayAccessThread, openAccess, type Principal } from './auth.ts';
 import { planJoin, type JoinPlan } from './join.ts';
 import type { GatewayContext } from './context.ts';
 
@@ -251,10 +251,22 @@ export class Connection implements ThreadViewer {
     const result = await this.context.auth.verify(frame.token);
     if (this.isClosed()) return;
     if (!result.ok) {
-      if (result.reason === 'expired') {
+      // The log says why, never with the token: `detail` names a claim, not its value.
+      const refusal = { sessionId: this.sessionId, reason: result.reason, detail: result.detail };
+      if (result.reason === AuthFailure.expired) {
+        this.context.logger.info(refusal, 'hello refused');
         this.close(CloseCode.tokenExpired, 'token expired');
+      } else if (result.reason === AuthFailure.unavailable) {
+        this.context.logger.warn({ ...refusal, err: result.cause }, 'hello refused');
+        this.send(errorFrame(ErrorCode.unavailable, 'tokens cannot be verified now; retry', frame.requestId));
+        this.close(CloseCode.tryAgainLater, 'token keys unavailable');
       } else {
-        this.send(errorFrame(ErrorCode.unauthorized, 'a valid token is required', frame.requestId));
+        this.context.logger.info(refusal, 'hello refused');
+        const message =
+          result.reason === AuthFailure.missing
+            ? 'a valid token is required'
+            : `token refused: ${result.detail}`;
+        this.send(errorFrame(ErrorCode.unauthorized, message, frame.requestId));
         this.close(CloseCode.unauthorized, 'unauthorized');
       }
       return;

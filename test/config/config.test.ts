@@ -24,7 +24,15 @@ describe('loadConfig', () => {
       openai: { apiKey: undefined, baseURL: undefined, model: 'gpt-5-mini' },
       teamFile: undefined,
       demoTokensPerSecond: 40,
-      auth: { secret: undefined, jwksUrl: undefined, publicKey: undefined, insecure: false },
+      auth: {
+        secret: undefined,
+        jwksUrl: undefined,
+        publicKey: undefined,
+        issuer: undefined,
+        audience: undefined,
+        allowNoExpiry: false,
+        insecure: false,
+      },
       maxFrameBytes: 65_536,
       leaseMs: 10_000,
       historyMaxLength: 0,
@@ -57,6 +65,20 @@ describe('loadConfig', () => {
     expect(loadConfig({ CHORUS_INSECURE: '0' }).auth.insecure).toBe(false);
     expect(loadConfig({ CHORUS_INSECURE: 'false' }).auth.insecure).toBe(false);
     expect(configError({ CHORUS_INSECURE: 'yes' })).toContain('CHORUS_INSECURE');
+  });
+
+  it('reads the token checks', () => {
+    const config = loadConfig({
+      CHORUS_AUTH_ISSUER: 'https://id.example.test/',
+      CHORUS_AUTH_AUDIENCE: 'chorus-api',
+      CHORUS_AUTH_ALLOW_NO_EXP: '1',
+    });
+    expect(config.auth).toMatchObject({
+      issuer: 'https://id.example.test/',
+      audience: 'chorus-api',
+      allowNoExpiry: true,
+    });
+    expect(configError({ CHORUS_AUTH_ALLOW_NO_EXP: 'always' })).toContain('CHORUS_AUTH_ALLOW_NO_EXP');
   });
 
   it('knows production from NODE_ENV', () => {
