@@ -44,6 +44,11 @@ export const configSchema = z.object({
   CHORUS_DELTA_WINDOW_MS: integer(8, 0, 1000),
   CHORUS_POST_RATE: z.coerce.number().min(0).default(5),
   CHORUS_POST_BURST: integer(10, 1),
+  CHORUS_SUBSCRIBE_RATE: z.coerce.number().min(0).default(10),
+  /** Unset: CHORUS_MAX_SUBSCRIPTIONS (a client resuming all its threads subscribes at once). */
+  CHORUS_SUBSCRIBE_BURST: z.coerce.number().int().min(1).optional(),
+  CHORUS_CREATE_RATE: z.coerce.number().min(0).default(2),
+  CHORUS_CREATE_BURST: integer(10, 1),
   CHORUS_INSTANCE_ID: z.string().optional(),
   CHORUS_LOG_LEVEL: z.string().default('info'),
   NODE_ENV: z.string().default('development'),
@@ -92,9 +97,14 @@ export interface Config {
   deltaWindowMs: number;
   /** Model streams at once on this instance; further turns wait (chorus_model_streams_waiting). */
   modelConcurrency: number;
-  /** Posts per second per connection (token bucket), and the bucket size. */
+  /** Per-connection token buckets (rate per second, 0: unlimited; burst: the bucket's size). */
   postRate: number;
   postBurst: number;
+  subscribeRate: number;
+  /** At least maxSubscriptions. */
+  subscribeBurst: number;
+  createRate: number;
+  createBurst: number;
   instanceId: string | undefined;
   logLevel: string;
   production: boolean;
@@ -110,6 +120,12 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     throw new Error(`invalid configuration:\n${lines.join('\n')}`);
   }
   const value = parsed.data;
+  const subscribeBurst = value.CHORUS_SUBSCRIBE_BURST ?? value.CHORUS_MAX_SUBSCRIPTIONS;
+  if (subscribeBurst < value.CHORUS_MAX_SUBSCRIPTIONS) {
+    throw new Error(
+      `invalid configuration:\n  CHORUS_SUBSCRIBE_BURST: must be at least CHORUS_MAX_SUBSCRIPTIONS (${value.CHORUS_MAX_SUBSCRIPTIONS}), so that a client can resume all its threads at once`,
+    );
+  }
   return {
     port: value.PORT,
     host: value.HOST,
@@ -144,6 +160,10 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     deltaWindowMs: value.CHORUS_DELTA_WINDOW_MS,
     postRate: value.CHORUS_POST_RATE,
     postBurst: value.CHORUS_POST_BURST,
+    subscribeRate: value.CHORUS_SUBSCRIBE_RATE,
+    subscribeBurst,
+    createRate: value.CHORUS_CREATE_RATE,
+    createBurst: value.CHORUS_CREATE_BURST,
     instanceId: value.CHORUS_INSTANCE_ID,
     logLevel: value.CHORUS_LOG_LEVEL,
     production: value.NODE_ENV === 'production',

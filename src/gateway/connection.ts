@@ -14,6 +14,7 @@ import type { ThreadViewer } from '../hub/hub.ts';
 import { RequestError, StoreError } from '../errors.ts';
 import { AuthFailure, mayAccessThread, openAccess, type Principal } from './auth.ts';
 import { planJoin, type JoinPlan } from './join.ts';
+import { createRequestLimiters, type RequestLimiters } from './rate-limiter.ts';
 import type { GatewayContext } from './context.ts';
 
 type Frame<T extends ClientFrame['type']> = Extract<ClientFrame, { type: T }>;
@@ -54,8 +55,7 @@ export class Connection implements ThreadViewer {
   private readonly subscriptions = new Map<string, Subscription>();
   private readonly helloTimer: NodeJS.Timeout;
   private expiryTimer: NodeJS.Timeout | undefined;
-  private postTokens: number;
-  private postRefilledAt = Date.now();
+  private readonly limiters: RequestLimiters;
   /** Pings sent without a pong since; the gateway's heartbeat closes at 2. */
   missedPongs = 0;
   /** The most bytes the socket has held unsent (measured after every write: only writes make it grow). */
@@ -64,7 +64,7 @@ export class Connection implements ThreadViewer {
   constructor(socket: WebSocket, context: GatewayContext) {
     this.socket = socket;
     this.context = context;
-    this.postTokens = context.config.postBurst;
+    this.limiters = createRequestLimiters(context.config);
     this.helloTimer = setTimeout(
       () => this.close(CloseCode.helloTimeout, 'no hello'),
       context.config.helloTimeoutMs,
@@ -302,6 +302,7 @@ export class Connection implements ThreadViewer {
   }
 
   private async onCreateThread(frame: Frame<'create-thread'>): Promise<void> {
+    this.limiters.createThread.take();
     this.requireParticipant(frame.threadId);
     const teamName = frame.team ?? this.context.teams.defaultTeam;
     if (!this.context.teams.get(teamName))
@@ -316,6 +317,7 @@ export class Connection implements ThreadViewer {
   }
 
   private async onSubscribe(frame: Frame<'subscribe'>): Promise<void> {
+    this.limiters.subscribe.take();
     const { threadId, requestId } = frame;
     this.requireAccess(threadId);
     if (this.subscriptions.has(threadId)) {
@@ -427,8 +429,8 @@ export class Connection implements ThreadViewer {
   }
 
   private async onPost(frame: Frame<'post'>): Promise<void> {
+    this.limiters.post.take();
     this.requireParticipant(frame.threadId);
-    this.takePostToken();
     const subscription = this.subscriptions.get(frame.threadId);
     if (subscription) subscription.holds += 1;
     try {
@@ -563,19 +565,6 @@ export class Connection implements ThreadViewer {
     if (this.principal.role !== 'participant') {
       throw new RequestError(ErrorCode.forbidden, 'viewers cannot do this; a participant token is needed');
     }
-  }
-
-  private takePostToken(): void {
-    const { postRate, postBurst } = this.context.config;
-    if (postRate <= 0) return;
-    const now = Date.now();
-    this.postTokens = Math.min(postBurst, this.postTokens + ((now - this.postRefilledAt) / 1000) * postRate);
-    this.postRefilledAt = now;
-    if (this.postTokens < 1) {
-      const retryAfterMs = Math.ceil(((1 - this.postTokens) / postRate) * 1000);
-      throw new RequestError(ErrorCode.rateLimited, 'too many posts; slow down', { retryAfterMs });
-    }
-    this.postTokens -= 1;
   }
 
   private replyWithError(frame: ClientFrame, error: unknown): void {

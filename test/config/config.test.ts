@@ -33,6 +33,12 @@ describe('loadConfig', () => {
         allowNoExpiry: false,
         insecure: false,
       },
+      postRate: 5,
+      postBurst: 10,
+      subscribeRate: 10,
+      subscribeBurst: 100,
+      createRate: 2,
+      createBurst: 10,
       maxFrameBytes: 65_536,
       leaseMs: 10_000,
       historyMaxLength: 0,
@@ -79,6 +85,16 @@ describe('loadConfig', () => {
       allowNoExpiry: true,
     });
     expect(configError({ CHORUS_AUTH_ALLOW_NO_EXP: 'always' })).toContain('CHORUS_AUTH_ALLOW_NO_EXP');
+  });
+
+  it('sizes the subscribe bucket for a client resuming all its threads at once', () => {
+    expect(loadConfig({ CHORUS_MAX_SUBSCRIPTIONS: '250' }).subscribeBurst).toBe(250);
+    expect(loadConfig({ CHORUS_SUBSCRIBE_BURST: '300' }).subscribeBurst).toBe(300);
+    const message = configError({ CHORUS_MAX_SUBSCRIPTIONS: '250', CHORUS_SUBSCRIBE_BURST: '100' });
+    expect(message).toMatch(/^invalid configuration:/);
+    expect(message).toContain('CHORUS_SUBSCRIBE_BURST');
+    expect(message).toContain('CHORUS_MAX_SUBSCRIPTIONS');
+    expect(configError({ CHORUS_CREATE_RATE: '-1' })).toContain('CHORUS_CREATE_RATE');
   });
 
   it('knows production from NODE_ENV', () => {
