@@ -35,6 +35,7 @@ export const configSchema = z.object({
   CHORUS_HELLO_TIMEOUT_MS: integer(10_000, 100),
   CHORUS_MAX_SUBSCRIPTIONS: integer(100, 1),
   CHORUS_MAX_BUFFERED_BYTES: integer(1_048_576, 1024),
+  CHORUS_MAX_HELD_BYTES: integer(1_048_576, 1024),
   CHORUS_BACKLOG_LIMIT: integer(100, 1, 10_000),
   CHORUS_RESUME_LIMIT: integer(10_000, 1, 1_000_000),
   CHORUS_HISTORY_PAGE_LIMIT: integer(200, 1, 1000),
@@ -85,6 +86,11 @@ export interface Config {
   maxSubscriptions: number;
   /** A connection whose unsent bytes exceed this is closed with 4008 (slow consumer). */
   maxBufferedBytes: number;
+  /**
+   * Events of a connection's threads held back while its posts are in flight (they follow the
+   * post's reply); beyond this many bytes it is closed with 4008.
+   */
+  maxHeldBytes: number;
   /** Messages sent as backlog on a subscribe without cursor. */
   backlogLimit: number;
   /** Most missed messages a resume replays; beyond it the resume is `recovered: false`. */
@@ -151,6 +157,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     helloTimeoutMs: value.CHORUS_HELLO_TIMEOUT_MS,
     maxSubscriptions: value.CHORUS_MAX_SUBSCRIPTIONS,
     maxBufferedBytes: value.CHORUS_MAX_BUFFERED_BYTES,
+    maxHeldBytes: value.CHORUS_MAX_HELD_BYTES,
     backlogLimit: value.CHORUS_BACKLOG_LIMIT,
     resumeLimit: value.CHORUS_RESUME_LIMIT,
     historyPageLimit: value.CHORUS_HISTORY_PAGE_LIMIT,

@@ -41,6 +41,8 @@ interface Subscription {
   /** Posts in flight from this socket: events wait in `held` until their reply is sent. */
   holds: number;
   held: Buffer[];
+  /** Bytes waiting in `held` (unset: none), counted against maxHeldBytes. */
+  heldBytes?: number;
 }
 
 export class Connection implements ThreadViewer {
@@ -538,7 +540,7 @@ export class Connection implements ThreadViewer {
     envelope: LiveEnvelope,
     data: Buffer,
   ): void {
-    if (subscription.holds > 0) subscription.held.push(data);
+    if (subscription.holds > 0) this.hold(subscription, data);
     else this.sendRaw(data);
     if (envelope.event.type === 'thread-deleted' && this.subscriptions.get(threadId) === subscription) {
       this.subscriptions.delete(threadId);
@@ -548,9 +550,25 @@ export class Connection implements ThreadViewer {
     }
   }
 
+  /**
+   * Keeps an event back while a post of this socket is in flight. The events cannot be dropped, and
+   * overlapping posts could hold them for ever: past CHORUS_MAX_HELD_BYTES (over all the
+   * connection's threads) the connection is closed with 4008, and the client resumes.
+   */
+  private hold(subscription: Subscription, data: Buffer): void {
+    subscription.held.push(data);
+    subscription.heldBytes = (subscription.heldBytes ?? 0) + data.length;
+    let heldBytes = 0;
+    for (const each of this.subscriptions.values()) heldBytes += each.heldBytes ?? 0;
+    if (heldBytes > this.context.config.maxHeldBytes) {
+      this.close(CloseCode.slowConsumer, 'slow consumer: too many events held for posts in flight');
+    }
+  }
+
   private release(subscription: Subscription): void {
     subscription.holds -= 1;
     if (subscription.holds > 0) return;
+    subscription.heldBytes = 0;
     for (const frame of subscription.held.splice(0)) this.sendRaw(frame);
   }
 

@@ -39,6 +39,7 @@ describe('loadConfig', () => {
       subscribeBurst: 100,
       createRate: 2,
       createBurst: 10,
+      maxHeldBytes: 1_048_576,
       maxFrameBytes: 65_536,
       leaseMs: 10_000,
       historyMaxLength: 0,
