@@ -22,6 +22,9 @@ export const configSchema = z.object({
   CHORUS_AUTH_SECRET: z.string().optional(),
   CHORUS_AUTH_JWKS_URL: z.string().optional(),
   CHORUS_AUTH_PUBLIC_KEY: z.string().optional(),
+  CHORUS_AUTH_ISSUER: z.string().optional(),
+  CHORUS_AUTH_AUDIENCE: z.string().optional(),
+  CHORUS_AUTH_ALLOW_NO_EXP: flag,
   CHORUS_INSECURE: flag,
   CHORUS_MAX_FRAME_BYTES: integer(65_536, 1024, 16 * 1024 * 1024),
   CHORUS_LEASE_MS: integer(10_000, 500, 10_000),
@@ -32,6 +35,7 @@ export const configSchema = z.object({
   CHORUS_HELLO_TIMEOUT_MS: integer(10_000, 100),
   CHORUS_MAX_SUBSCRIPTIONS: integer(100, 1),
   CHORUS_MAX_BUFFERED_BYTES: integer(1_048_576, 1024),
+  CHORUS_MAX_HELD_BYTES: integer(1_048_576, 1024),
   CHORUS_BACKLOG_LIMIT: integer(100, 1, 10_000),
   CHORUS_RESUME_LIMIT: integer(10_000, 1, 1_000_000),
   CHORUS_HISTORY_PAGE_LIMIT: integer(200, 1, 1000),
@@ -41,6 +45,11 @@ export const configSchema = z.object({
   CHORUS_DELTA_WINDOW_MS: integer(8, 0, 1000),
   CHORUS_POST_RATE: z.coerce.number().min(0).default(5),
   CHORUS_POST_BURST: integer(10, 1),
+  CHORUS_SUBSCRIBE_RATE: z.coerce.number().min(0).default(10),
+  /** Unset: CHORUS_MAX_SUBSCRIPTIONS (a client resuming all its threads subscribes at once). */
+  CHORUS_SUBSCRIBE_BURST: z.coerce.number().int().min(1).optional(),
+  CHORUS_CREATE_RATE: z.coerce.number().min(0).default(2),
+  CHORUS_CREATE_BURST: integer(10, 1),
   CHORUS_INSTANCE_ID: z.string().optional(),
   CHORUS_LOG_LEVEL: z.string().default('info'),
   NODE_ENV: z.string().default('development'),
@@ -60,6 +69,12 @@ export interface Config {
     secret: string | undefined;
     jwksUrl: string | undefined;
     publicKey: string | undefined;
+    /** Required `iss` of tokens (unset: not checked). */
+    issuer: string | undefined;
+    /** Required `aud` of tokens (unset: not checked). */
+    audience: string | undefined;
+    /** Accept tokens without `exp` (otherwise refused). */
+    allowNoExpiry: boolean;
     insecure: boolean;
   };
   maxFrameBytes: number;
@@ -71,6 +86,11 @@ export interface Config {
   maxSubscriptions: number;
   /** A connection whose unsent bytes exceed this is closed with 4008 (slow consumer). */
   maxBufferedBytes: number;
+  /**
+   * Events of a connection's threads held back while its posts are in flight (they follow the
+   * post's reply); beyond this many bytes it is closed with 4008.
+   */
+  maxHeldBytes: number;
   /** Messages sent as backlog on a subscribe without cursor. */
   backlogLimit: number;
   /** Most missed messages a resume replays; beyond it the resume is `recovered: false`. */
@@ -83,9 +103,14 @@ export interface Config {
   deltaWindowMs: number;
   /** Model streams at once on this instance; further turns wait (chorus_model_streams_waiting). */
   modelConcurrency: number;
-  /** Posts per second per connection (token bucket), and the bucket size. */
+  /** Per-connection token buckets (rate per second, 0: unlimited; burst: the bucket's size). */
   postRate: number;
   postBurst: number;
+  subscribeRate: number;
+  /** At least maxSubscriptions. */
+  subscribeBurst: number;
+  createRate: number;
+  createBurst: number;
   instanceId: string | undefined;
   logLevel: string;
   production: boolean;
@@ -101,6 +126,12 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     throw new Error(`invalid configuration:\n${lines.join('\n')}`);
   }
   const value = parsed.data;
+  const subscribeBurst = value.CHORUS_SUBSCRIBE_BURST ?? value.CHORUS_MAX_SUBSCRIPTIONS;
+  if (subscribeBurst < value.CHORUS_MAX_SUBSCRIPTIONS) {
+    throw new Error(
+      `invalid configuration:\n  CHORUS_SUBSCRIBE_BURST: must be at least CHORUS_MAX_SUBSCRIPTIONS (${value.CHORUS_MAX_SUBSCRIPTIONS}), so that a client can resume all its threads at once`,
+    );
+  }
   return {
     port: value.PORT,
     host: value.HOST,
@@ -113,6 +144,9 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       secret: value.CHORUS_AUTH_SECRET,
       jwksUrl: value.CHORUS_AUTH_JWKS_URL,
       publicKey: value.CHORUS_AUTH_PUBLIC_KEY,
+      issuer: value.CHORUS_AUTH_ISSUER,
+      audience: value.CHORUS_AUTH_AUDIENCE,
+      allowNoExpiry: value.CHORUS_AUTH_ALLOW_NO_EXP,
       insecure: value.CHORUS_INSECURE,
     },
     maxFrameBytes: value.CHORUS_MAX_FRAME_BYTES,
@@ -123,6 +157,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     helloTimeoutMs: value.CHORUS_HELLO_TIMEOUT_MS,
     maxSubscriptions: value.CHORUS_MAX_SUBSCRIPTIONS,
     maxBufferedBytes: value.CHORUS_MAX_BUFFERED_BYTES,
+    maxHeldBytes: value.CHORUS_MAX_HELD_BYTES,
     backlogLimit: value.CHORUS_BACKLOG_LIMIT,
     resumeLimit: value.CHORUS_RESUME_LIMIT,
     historyPageLimit: value.CHORUS_HISTORY_PAGE_LIMIT,
@@ -132,6 +167,10 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     deltaWindowMs: value.CHORUS_DELTA_WINDOW_MS,
     postRate: value.CHORUS_POST_RATE,
     postBurst: value.CHORUS_POST_BURST,
+    subscribeRate: value.CHORUS_SUBSCRIBE_RATE,
+    subscribeBurst,
+    createRate: value.CHORUS_CREATE_RATE,
+    createBurst: value.CHORUS_CREATE_BURST,
     instanceId: value.CHORUS_INSTANCE_ID,
     logLevel: value.CHORUS_LOG_LEVEL,
     production: value.NODE_ENV === 'production',

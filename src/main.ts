@@ -34,6 +34,14 @@ if (!authConfigured) {
     'DEVELOPMENT MODE: authentication is OFF — anyone can read and post to every thread. Set CHORUS_AUTH_SECRET to enable it.',
   );
 }
+// Keys from an identity provider's JWKS sign its tokens for every application it serves: without
+// issuer and audience checks, a token meant for another API would be accepted here.
+if (config.production && config.auth.jwksUrl && (!config.auth.issuer || !config.auth.audience)) {
+  logger.fatal(
+    'NODE_ENV=production with CHORUS_AUTH_JWKS_URL needs CHORUS_AUTH_ISSUER and CHORUS_AUTH_AUDIENCE (otherwise any token of that identity provider, for any API, would be accepted)',
+  );
+  process.exit(1);
+}
 
 let app: App;
 try {

@@ -56,6 +56,8 @@ export const CHORUS_BENCH_SETTINGS: Record<string, string> = {
   CHORUS_LOG_LEVEL: 'warn',
   // The bench posts once per step from one connection; the default limit (5/s) is for people.
   CHORUS_POST_RATE: '0',
+  // Its set-up creates every thread of a scenario from one connection (the default: 2/s).
+  CHORUS_CREATE_RATE: '0',
 };
 
 /**

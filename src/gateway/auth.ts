@@ -1,7 +1,9 @@
 // Signed tokens (JWT): HS256 with CHORUS_AUTH_SECRET, or RS256/ES256 with a public key or a JWKS
-// URL. Claims: `sub` (the author name), `role` (`viewer` | `participant`, default participant),
-// `threads` (thread ids the token may use; `*` for any, `prefix*` for a prefix; default any).
-// Without any key configured, auth is off (development mode).
+// URL. Without any key configured, auth is off (development mode). With a key it denies by
+// default: a token is accepted only when it verifies, has not expired, carries `exp` (unless
+// CHORUS_AUTH_ALLOW_NO_EXP), matches CHORUS_AUTH_ISSUER / CHORUS_AUTH_AUDIENCE when they are set,
+// and its claims are well formed — `sub` a name, `role` exactly `viewer` or `participant`
+// (missing: viewer), `threads` an array of thread ids, `prefix*` patterns or `*`.
 import {
   createRemoteJWKSet,
   errors,
@@ -9,11 +11,19 @@ import {
   jwtVerify,
   type JWTPayload,
   type JWTVerifyGetKey,
+  type JWTVerifyOptions,
 } from 'jose';
+import { z } from 'zod';
+import { id } from '../protocol/frames.ts';
 
-export type Role = 'viewer' | 'participant';
+export const Role = { viewer: 'viewer', participant: 'participant' } as const;
+export type Role = (typeof Role)[keyof typeof Role];
+
+/** Longest `sub` accepted: it becomes `welcome.user` and the author of posts (as `hello.user`). */
+export const MAX_SUBJECT_LENGTH = 64;
 
 export interface Principal {
+  /** The token's `sub`; undefined only without authentication (then `hello.user` names the user). */
   user: string | undefined;
   role: Role;
   threads: readonly string[];
@@ -21,72 +31,185 @@ export interface Principal {
   expiresAt: number | undefined;
 }
 
+export const AuthFailure = {
+  /** No token in `hello`. */
+  missing: 'missing',
+  /** The token does not verify, or its claims are refused. */
+  invalid: 'invalid',
+  /** The token verified but is past its `exp`. */
+  expired: 'expired',
+  /** The keys could not be fetched (JWKS endpoint down or answering nonsense): retry later. */
+  unavailable: 'unavailable',
+} as const;
+export type AuthFailure = (typeof AuthFailure)[keyof typeof AuthFailure];
+
 export type AuthResult =
-  { ok: true; principal: Principal } | { ok: false; reason: 'missing' | 'invalid' | 'expired' };
+  | { ok: true; principal: Principal }
+  | {
+      ok: false;
+      reason: AuthFailure;
+      /** Why, safe to show and to log: never the token or a claim's value. */
+      detail: string;
+      cause?: unknown;
+    };
 
 export interface Authenticator {
   readonly enabled: boolean;
   verify(token: string | undefined): Promise<AuthResult>;
 }
 
+export interface AuthOptions {
+  secret?: string | undefined;
+  publicKey?: string | undefined;
+  jwksUrl?: string | undefined;
+  /** Required `iss` when set. */
+  issuer?: string | undefined;
+  /** Required `aud` (one of the token's audiences) when set. */
+  audience?: string | undefined;
+  /** Accept tokens without `exp` (they never expire). */
+  allowNoExpiry?: boolean | undefined;
+}
+
 export const openAccess: Principal = {
   user: undefined,
-  role: 'participant',
+  role: Role.participant,
   threads: ['*'],
   expiresAt: undefined,
 };
 
-export async function createAuthenticator(options: {
-  secret?: string | undefined;
-  publicKey?: string | undefined;
-  jwksUrl?: string | undefined;
-}): Promise<Authenticator> {
-  let key: Uint8Array | CryptoKey | JWTVerifyGetKey | undefined;
-  let algorithms: string[] = [];
-  if (options.secret) {
-    key = new TextEncoder().encode(options.secret);
-    algorithms = ['HS256'];
-  } else if (options.publicKey) {
-    const pem = options.publicKey.replaceAll('\\n', '\n');
-    const algorithm = pem.includes('BEGIN PUBLIC KEY') && /EC|ES/.test(pem) ? 'ES256' : 'RS256';
-    key = await importSPKI(pem, algorithm).catch(() =>
-      importSPKI(pem, algorithm === 'RS256' ? 'ES256' : 'RS256'),
-    );
-    algorithms = ['RS256', 'ES256'];
-  } else if (options.jwksUrl) {
-    key = createRemoteJWKSet(new URL(options.jwksUrl));
-    algorithms = ['RS256', 'ES256'];
-  }
+/** One entry of `threads`: `*`, an exact thread id, or `prefix*` (ids starting with prefix). */
+const ThreadPattern = z.union([
+  z.literal('*'),
+  id,
+  z
+    .string()
+    .endsWith('*')
+    .refine((pattern) => id.safeParse(pattern.slice(0, -1)).success),
+]);
+
+const Claims = z.object({
+  sub: z.string().min(1).max(MAX_SUBJECT_LENGTH),
+  role: z.enum([Role.viewer, Role.participant]).default(Role.viewer),
+  threads: z.array(ThreadPattern),
+});
+
+/** What a refused claim must look like: the refusal's detail. */
+const claimRules: Record<keyof z.infer<typeof Claims>, string> = {
+  sub: `sub must be a string of 1 to ${MAX_SUBJECT_LENGTH} characters`,
+  role: 'role must be "viewer" or "participant"',
+  threads: 'threads must be an array of thread ids, "prefix*" patterns or "*"',
+};
+
+export async function createAuthenticator(options: AuthOptions): Promise<Authenticator> {
+  const key = await verificationKey(options);
   if (key === undefined) return { enabled: false, verify: async () => ({ ok: true, principal: openAccess }) };
-  const verifyKey = key;
+  const verifyOptions: JWTVerifyOptions = {
+    algorithms: key.algorithms,
+    requiredClaims: options.allowNoExpiry ? ['sub'] : ['sub', 'exp'],
+    ...(options.issuer ? { issuer: options.issuer } : {}),
+    ...(options.audience ? { audience: options.audience } : {}),
+  };
   return {
     enabled: true,
     async verify(token) {
-      if (!token) return { ok: false, reason: 'missing' };
+      if (!token) return { ok: false, reason: AuthFailure.missing, detail: 'no token' };
+      let payload: JWTPayload;
       try {
-        const { payload } =
-          typeof verifyKey === 'function'
-            ? await jwtVerify(token, verifyKey, { algorithms })
-            : await jwtVerify(token, verifyKey, { algorithms });
-        return { ok: true, principal: principalOf(payload) };
+        payload =
+          typeof key.key === 'function'
+            ? (await jwtVerify(token, key.key, verifyOptions)).payload
+            : (await jwtVerify(token, key.key, verifyOptions)).payload;
       } catch (error) {
-        if (error instanceof errors.JWTExpired) return { ok: false, reason: 'expired' };
-        return { ok: false, reason: 'invalid' };
+        return refusal(error);
       }
+      return principalOf(payload);
     },
   };
 }
 
-function principalOf(payload: JWTPayload): Principal {
-  const role = payload.role === 'viewer' ? 'viewer' : 'participant';
-  const threads = Array.isArray(payload.threads)
-    ? payload.threads.filter((entry): entry is string => typeof entry === 'string')
-    : ['*'];
+interface VerificationKey {
+  key: Uint8Array | CryptoKey | JWTVerifyGetKey;
+  algorithms: string[];
+}
+
+async function verificationKey(options: AuthOptions): Promise<VerificationKey | undefined> {
+  if (options.secret) return { key: new TextEncoder().encode(options.secret), algorithms: ['HS256'] };
+  if (options.publicKey) {
+    const pem = options.publicKey.replaceAll('\\n', '\n');
+    for (const algorithm of ['RS256', 'ES256']) {
+      const imported = await importSPKI(pem, algorithm).catch(() => undefined);
+      if (imported) return { key: imported, algorithms: [algorithm] };
+    }
+    throw new Error('CHORUS_AUTH_PUBLIC_KEY is neither an RSA (RS256) nor a P-256 (ES256) SPKI public key');
+  }
+  if (options.jwksUrl) {
+    return {
+      key: unavailableOnFetchFailure(createRemoteJWKSet(new URL(options.jwksUrl))),
+      algorithms: ['RS256', 'ES256'],
+    };
+  }
+  return undefined;
+}
+
+/** The keys could not be had: not the token's fault. */
+class KeysUnavailableError extends Error {
+  constructor(cause: unknown) {
+    super('the token keys could not be fetched', { cause });
+    this.name = 'KeysUnavailableError';
+  }
+}
+
+/**
+ * Marks the failures of fetching the JWKS (network errors, timeouts, a non-200 answer, a body that
+ * is no key set) apart from what is wrong with the token (no key matches its header).
+ */
+function unavailableOnFetchFailure(getKey: JWTVerifyGetKey): JWTVerifyGetKey {
+  return async (header, token) => {
+    try {
+      return await getKey(header, token);
+    } catch (error) {
+      const fetchFailure =
+        !(error instanceof errors.JOSEError) ||
+        error instanceof errors.JWKSTimeout ||
+        error instanceof errors.JWKSInvalid ||
+        error.constructor === errors.JOSEError;
+      throw fetchFailure ? new KeysUnavailableError(error) : error;
+    }
+  };
+}
+
+function refusal(error: unknown): AuthResult {
+  if (error instanceof KeysUnavailableError)
+    return {
+      ok: false,
+      reason: AuthFailure.unavailable,
+      detail: 'token keys unavailable',
+      cause: error.cause,
+    };
+  if (error instanceof errors.JWTExpired)
+    return { ok: false, reason: AuthFailure.expired, detail: 'token expired' };
+  // jose's claim messages name the claim, never its value (`missing required "exp" claim`).
+  if (error instanceof errors.JWTClaimValidationFailed)
+    return { ok: false, reason: AuthFailure.invalid, detail: error.message };
+  return { ok: false, reason: AuthFailure.invalid, detail: 'token does not verify' };
+}
+
+function principalOf(payload: JWTPayload): AuthResult {
+  const claims = Claims.safeParse(payload);
+  if (!claims.success) {
+    const claim = claims.error.issues[0]?.path[0];
+    const detail =
+      claim === 'sub' || claim === 'role' || claim === 'threads' ? claimRules[claim] : 'claims are not valid';
+    return { ok: false, reason: AuthFailure.invalid, detail };
+  }
   return {
-    user: typeof payload.sub === 'string' ? payload.sub.slice(0, 64) : undefined,
-    role,
-    threads,
-    expiresAt: typeof payload.exp === 'number' ? payload.exp * 1000 : undefined,
+    ok: true,
+    principal: {
+      user: claims.data.sub,
+      role: claims.data.role,
+      threads: claims.data.threads,
+      expiresAt: typeof payload.exp === 'number' ? payload.exp * 1000 : undefined,
+    },
   };
 }
 

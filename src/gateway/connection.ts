@@ -12,9 +12,10 @@ import type { ClientFrame, ServerFrame, ThreadEvent } from '../protocol/frames.t
 import type { LiveEnvelope, StoredItem } from '../store/store.ts';
 import type { ThreadViewer } from '../hub/hub.ts';
 import { RequestError, StoreError } from '../errors.ts';
-import { mayAccessThread, openAccess, type Principal } from './auth.ts';
+import { AuthFailure, mayAccessThread, openAccess, type Principal } from './auth.ts';
 import { orderJoin, planJoin } from './join.ts';
 import { BacklogLost, backlogPages, RESUME_PAGE } from './backlog.ts';
+import { createRequestLimiters, type RequestLimiters } from './rate-limiter.ts';
 import type { GatewayContext } from './context.ts';
 
 type Frame<T extends ClientFrame['type']> = Extract<ClientFrame, { type: T }>;
@@ -45,6 +46,8 @@ interface Subscription {
   /** Posts in flight from this socket: events wait in `held` until their reply is sent. */
   holds: number;
   held: Buffer[];
+  /** Bytes waiting in `held` (unset: none), counted against maxHeldBytes. */
+  heldBytes?: number;
 }
 
 export class Connection implements ThreadViewer {
@@ -59,8 +62,7 @@ export class Connection implements ThreadViewer {
   private readonly subscriptions = new Map<string, Subscription>();
   private readonly helloTimer: NodeJS.Timeout;
   private expiryTimer: NodeJS.Timeout | undefined;
-  private postTokens: number;
-  private postRefilledAt = Date.now();
+  private readonly limiters: RequestLimiters;
   /** Pings sent without a pong since; the gateway's heartbeat closes at 2. */
   missedPongs = 0;
   /** The most bytes the socket has held unsent (measured after every write: only writes make it grow). */
@@ -69,7 +71,7 @@ export class Connection implements ThreadViewer {
   constructor(socket: WebSocket, context: GatewayContext) {
     this.socket = socket;
     this.context = context;
-    this.postTokens = context.config.postBurst;
+    this.limiters = createRequestLimiters(context.config);
     this.helloTimer = setTimeout(
       () => this.close(CloseCode.helloTimeout, 'no hello'),
       context.config.helloTimeoutMs,
@@ -251,10 +253,22 @@ export class Connection implements ThreadViewer {
     const result = await this.context.auth.verify(frame.token);
     if (this.isClosed()) return;
     if (!result.ok) {
-      if (result.reason === 'expired') {
+      // The log says why, never with the token: `detail` names a claim, not its value.
+      const refusal = { sessionId: this.sessionId, reason: result.reason, detail: result.detail };
+      if (result.reason === AuthFailure.expired) {
+        this.context.logger.info(refusal, 'hello refused');
         this.close(CloseCode.tokenExpired, 'token expired');
+      } else if (result.reason === AuthFailure.unavailable) {
+        this.context.logger.warn({ ...refusal, err: result.cause }, 'hello refused');
+        this.send(errorFrame(ErrorCode.unavailable, 'tokens cannot be verified now; retry', frame.requestId));
+        this.close(CloseCode.tryAgainLater, 'token keys unavailable');
       } else {
-        this.send(errorFrame(ErrorCode.unauthorized, 'a valid token is required', frame.requestId));
+        this.context.logger.info(refusal, 'hello refused');
+        const message =
+          result.reason === AuthFailure.missing
+            ? 'a valid token is required'
+            : `token refused: ${result.detail}`;
+        this.send(errorFrame(ErrorCode.unauthorized, message, frame.requestId));
         this.close(CloseCode.unauthorized, 'unauthorized');
       }
       return;
@@ -290,6 +304,7 @@ export class Connection implements ThreadViewer {
   }
 
   private async onCreateThread(frame: Frame<'create-thread'>): Promise<void> {
+    this.limiters.createThread.take();
     this.requireParticipant(frame.threadId);
     const teamName = frame.team ?? this.context.teams.defaultTeam;
     if (!this.context.teams.get(teamName))
@@ -304,6 +319,7 @@ export class Connection implements ThreadViewer {
   }
 
   private async onSubscribe(frame: Frame<'subscribe'>): Promise<void> {
+    this.limiters.subscribe.take();
     const { threadId, requestId } = frame;
     this.requireAccess(threadId);
     if (this.subscriptions.has(threadId)) {
@@ -448,8 +464,8 @@ export class Connection implements ThreadViewer {
   }
 
   private async onPost(frame: Frame<'post'>): Promise<void> {
+    this.limiters.post.take();
     this.requireParticipant(frame.threadId);
-    this.takePostToken();
     const subscription = this.subscriptions.get(frame.threadId);
     if (subscription) subscription.holds += 1;
     try {
@@ -563,7 +579,7 @@ export class Connection implements ThreadViewer {
     envelope: LiveEnvelope,
     data: Buffer,
   ): void {
-    if (subscription.holds > 0) subscription.held.push(data);
+    if (subscription.holds > 0) this.hold(subscription, data);
     else this.sendRaw(data);
     if (envelope.event.type === 'thread-deleted' && this.subscriptions.get(threadId) === subscription) {
       this.subscriptions.delete(threadId);
@@ -573,9 +589,25 @@ export class Connection implements ThreadViewer {
     }
   }
 
+  /**
+   * Keeps an event back while a post of this socket is in flight. The events cannot be dropped, and
+   * overlapping posts could hold them for ever: past CHORUS_MAX_HELD_BYTES (over all the
+   * connection's threads) the connection is closed with 4008, and the client resumes.
+   */
+  private hold(subscription: Subscription, data: Buffer): void {
+    subscription.held.push(data);
+    subscription.heldBytes = (subscription.heldBytes ?? 0) + data.length;
+    let heldBytes = 0;
+    for (const each of this.subscriptions.values()) heldBytes += each.heldBytes ?? 0;
+    if (heldBytes > this.context.config.maxHeldBytes) {
+      this.close(CloseCode.slowConsumer, 'slow consumer: too many events held for posts in flight');
+    }
+  }
+
   private release(subscription: Subscription): void {
     subscription.holds -= 1;
     if (subscription.holds > 0) return;
+    subscription.heldBytes = 0;
     for (const frame of subscription.held.splice(0)) this.sendRaw(frame);
   }
 
@@ -590,19 +622,6 @@ export class Connection implements ThreadViewer {
     if (this.principal.role !== 'participant') {
       throw new RequestError(ErrorCode.forbidden, 'viewers cannot do this; a participant token is needed');
     }
-  }
-
-  private takePostToken(): void {
-    const { postRate, postBurst } = this.context.config;
-    if (postRate <= 0) return;
-    const now = Date.now();
-    this.postTokens = Math.min(postBurst, this.postTokens + ((now - this.postRefilledAt) / 1000) * postRate);
-    this.postRefilledAt = now;
-    if (this.postTokens < 1) {
-      const retryAfterMs = Math.ceil(((1 - this.postTokens) / postRate) * 1000);
-      throw new RequestError(ErrorCode.rateLimited, 'too many posts; slow down', { retryAfterMs });
-    }
-    this.postTokens -= 1;
   }
 
   private replyWithError(frame: ClientFrame, error: unknown): void {

@@ -541,10 +541,16 @@ export class RunManager {
           runId: run.runId,
           reason: ended.reason,
           detail: ended.detail,
-          explanation: ended.explanation,
         },
         'run ended',
       );
+      // The explanation may quote model output (a judge's reason, matched text): debug only.
+      if (ended.explanation !== undefined) {
+        this.options.logger.debug(
+          { threadId, runId: run.runId, explanation: ended.explanation },
+          'run end explanation',
+        );
+      }
     }
     if (result.needsRun) await this.markDue(threadId);
     return result.next;

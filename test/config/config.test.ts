@@ -24,7 +24,22 @@ describe('loadConfig', () => {
       openai: { apiKey: undefined, baseURL: undefined, model: 'gpt-5-mini' },
       teamFile: undefined,
       demoTokensPerSecond: 40,
-      auth: { secret: undefined, jwksUrl: undefined, publicKey: undefined, insecure: false },
+      auth: {
+        secret: undefined,
+        jwksUrl: undefined,
+        publicKey: undefined,
+        issuer: undefined,
+        audience: undefined,
+        allowNoExpiry: false,
+        insecure: false,
+      },
+      postRate: 5,
+      postBurst: 10,
+      subscribeRate: 10,
+      subscribeBurst: 100,
+      createRate: 2,
+      createBurst: 10,
+      maxHeldBytes: 1_048_576,
       maxFrameBytes: 65_536,
       leaseMs: 10_000,
       historyMaxLength: 0,
@@ -57,6 +72,30 @@ describe('loadConfig', () => {
     expect(loadConfig({ CHORUS_INSECURE: '0' }).auth.insecure).toBe(false);
     expect(loadConfig({ CHORUS_INSECURE: 'false' }).auth.insecure).toBe(false);
     expect(configError({ CHORUS_INSECURE: 'yes' })).toContain('CHORUS_INSECURE');
+  });
+
+  it('reads the token checks', () => {
+    const config = loadConfig({
+      CHORUS_AUTH_ISSUER: 'https://id.example.test/',
+      CHORUS_AUTH_AUDIENCE: 'chorus-api',
+      CHORUS_AUTH_ALLOW_NO_EXP: '1',
+    });
+    expect(config.auth).toMatchObject({
+      issuer: 'https://id.example.test/',
+      audience: 'chorus-api',
+      allowNoExpiry: true,
+    });
+    expect(configError({ CHORUS_AUTH_ALLOW_NO_EXP: 'always' })).toContain('CHORUS_AUTH_ALLOW_NO_EXP');
+  });
+
+  it('sizes the subscribe bucket for a client resuming all its threads at once', () => {
+    expect(loadConfig({ CHORUS_MAX_SUBSCRIPTIONS: '250' }).subscribeBurst).toBe(250);
+    expect(loadConfig({ CHORUS_SUBSCRIBE_BURST: '300' }).subscribeBurst).toBe(300);
+    const message = configError({ CHORUS_MAX_SUBSCRIPTIONS: '250', CHORUS_SUBSCRIBE_BURST: '100' });
+    expect(message).toMatch(/^invalid configuration:/);
+    expect(message).toContain('CHORUS_SUBSCRIBE_BURST');
+    expect(message).toContain('CHORUS_MAX_SUBSCRIPTIONS');
+    expect(configError({ CHORUS_CREATE_RATE: '-1' })).toContain('CHORUS_CREATE_RATE');
   });
 
   it('knows production from NODE_ENV', () => {

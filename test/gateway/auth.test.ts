@@ -11,7 +11,9 @@ const SECRET = 'test-secret-that-is-long-enough-for-hs256';
 
 interface Claims {
   sub?: string;
+  /** Default participant (a token without role is a viewer). */
   role?: 'viewer' | 'participant';
+  /** Default `["*"]` (the claim is required). */
   threads?: string[];
   /** Seconds from now (negative: already expired; fractions allowed: exp is a NumericDate). */
   expiresIn?: number;
@@ -19,13 +21,16 @@ interface Claims {
 }
 
 async function token(claims: Claims = {}): Promise<string> {
-  const payload: Record<string, unknown> = {};
-  if (claims.role) payload.role = claims.role;
-  if (claims.threads) payload.threads = claims.threads;
-  let jwt = new SignJWT(payload).setProtectedHeader({ alg: 'HS256' }).setIssuedAt();
-  if (claims.sub) jwt = jwt.setSubject(claims.sub);
-  jwt = jwt.setExpirationTime(Date.now() / 1000 + (claims.expiresIn ?? 3600));
-  return jwt.sign(new TextEncoder().encode(claims.secret ?? SECRET));
+  const payload: Record<string, unknown> = {
+    role: claims.role ?? 'participant',
+    threads: claims.threads ?? ['*'],
+  };
+  return new SignJWT(payload)
+    .setProtectedHeader({ alg: 'HS256' })
+    .setIssuedAt()
+    .setSubject(claims.sub ?? 'someone')
+    .setExpirationTime(Date.now() / 1000 + (claims.expiresIn ?? 3600))
+    .sign(new TextEncoder().encode(claims.secret ?? SECRET));
 }
 
 describe('authentication and authorisation', () => {

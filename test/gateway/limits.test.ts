@@ -45,7 +45,8 @@ describe('per-connection limits', () => {
   });
 
   it('refuses a subscription beyond the limit with limit-exceeded', async () => {
-    server = await startServer({ CHORUS_MAX_SUBSCRIPTIONS: '2' });
+    // The cap, not the subscribe rate (whose bucket is only CHORUS_MAX_SUBSCRIPTIONS deep here).
+    server = await startServer({ CHORUS_MAX_SUBSCRIPTIONS: '2', CHORUS_SUBSCRIBE_RATE: '0' });
     const client = await connect(server.wsUrl, { hello: { user: 'alice' } });
     clients.push(client);
     expect(client.welcome?.limits?.maxSubscriptions).toBe(2);

@@ -8,6 +8,14 @@ import { uniqueId } from './thread-frames.ts';
 
 const SECRET = 'pipelining-secret-long-enough-for-hs256';
 
+function participantToken(sub: string): Promise<string> {
+  return new SignJWT({ role: 'participant', threads: ['*'] })
+    .setProtectedHeader({ alg: 'HS256' })
+    .setSubject(sub)
+    .setExpirationTime('1h')
+    .sign(new TextEncoder().encode(SECRET));
+}
+
 describe('pipelined requests', () => {
   let server: TestServer;
   const clients: TestClient[] = [];
@@ -23,10 +31,7 @@ describe('pipelined requests', () => {
   it('answers requests sent right after hello, while the token is being verified, after welcome', async () => {
     const client = await connect(server.wsUrl, { hello: false });
     clients.push(client);
-    const token = await new SignJWT({})
-      .setProtectedHeader({ alg: 'HS256' })
-      .setSubject('ada')
-      .sign(new TextEncoder().encode(SECRET));
+    const token = await participantToken('ada');
     const threadId = uniqueId('pipelined');
     client.send({ type: 'hello', protocol: 1, token });
     client.send({ type: 'create-thread', requestId: 'c1', threadId });
@@ -40,9 +45,7 @@ describe('pipelined requests', () => {
   it('answers a subscribe that an unsubscribe overtook with an error, never with silence', async () => {
     const client = await connect(server.wsUrl, { hello: false });
     clients.push(client);
-    const token = await new SignJWT({})
-      .setProtectedHeader({ alg: 'HS256' })
-      .sign(new TextEncoder().encode(SECRET));
+    const token = await participantToken('grace');
     client.send({ type: 'hello', protocol: 1, token });
     await client.waitFor('welcome');
     const threadId = uniqueId('overtaken');

@@ -126,6 +126,8 @@ describe('resume and mid-message joins', () => {
     expect(backlog[0]?.message.id).toBe(secondStart.messageId);
     expect(subscribed.cursor).toBe(backlog.at(-1)!.cursor);
 
+    // The snapshot (run-start, message-start, snapshot delta) follows the backlog.
+    await bobAgain.framesAfter(subscribed, backlog.length + 3);
     const joinFrames = bobAgain.frames.slice(bobAgain.frames.indexOf(subscribed));
     const { messageStart } = await expectSnapshotJoin(joinFrames, backlog.length, alice, runStart.runId);
     expect(backlog.map((frame) => frame.message.id)).not.toContain(messageStart.messageId);
@@ -169,6 +171,8 @@ describe('resume and mid-message joins', () => {
 
     const { subscribed, backlog } = await subscribe(carol, threadId);
     expect(subscribed).toMatchObject({ recovered: false, truncated: false, cursor: firstEnd.cursor });
+    // The snapshot (run-start, message-start, snapshot delta) follows the backlog.
+    await carol.framesAfter(subscribed, backlog.length + 3);
     const joinFrames = carol.frames.slice(carol.frames.indexOf(subscribed));
     const { messageStart } = await expectSnapshotJoin(joinFrames, backlog.length, alice, runStart.runId);
     expect(messageStart.messageId).toBe(secondStart.messageId);
