@@ -219,6 +219,7 @@ export async function createApp(options: AppOptions): Promise<App> {
       logger.info({ drainMs }, 'draining');
       await runs.drain(drainMs);
       runs.close();
+      await teams.close();
       clearInterval(heartbeat);
       clearInterval(failoverSweep);
       for (const connection of connections) connection.close(CloseCode.goingAway, 'server going away');
