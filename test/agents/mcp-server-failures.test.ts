@@ -80,7 +80,7 @@ describe('a server that cannot be used', () => {
     const started = Date.now();
     const second = await connection.listTools(signal());
     expect(second).toEqual(first); // the same failure, from the backoff: no new attempt
-    expect(Date.now() - started).toBeLessThan(100);
+    expect(Date.now() - started).toBeLessThan(500);
   });
 
   test('a server that never answers the handshake: the listing gives up after connectTimeoutMs, a call after its timeout', async () => {
@@ -94,7 +94,7 @@ describe('a server that cannot be used', () => {
     const toolset = new McpToolset(servers, { fx: ['add'] });
     const listingStarted = Date.now();
     const specs = await toolset.specs(signal());
-    expect(Date.now() - listingStarted).toBeLessThan(3000);
+    expect(Date.now() - listingStarted).toBeLessThan(5000);
     expect(specs.get('fx__add')!.description).toMatch(
       /cannot be reached now \(no answer to the MCP handshake|timed out/i,
     );
@@ -104,20 +104,30 @@ describe('a server that cannot be used', () => {
   });
 
   test('a server whose process blocks is given up on at the timeout and restarted once it misses a ping', async () => {
+    // Calls get 2 s; starting the process may take longer on a busy machine, so the test lets the
+    // connection be made by a listing (bounded by connectTimeoutMs) before each timed call.
     const servers = pool(
-      { fx: stdioServerSpec({ timeoutMs: 2000, connectTimeoutMs: 2000 }) },
+      { fx: stdioServerSpec({ timeoutMs: 2000, connectTimeoutMs: 15_000 }) },
       { environment: {} },
     );
+    const connection = servers.get('fx')!;
     const tools = new Map(
       new McpToolset(servers, { fx: ['instance', 'freeze'] }).tools().map((tool) => [tool.name, tool]),
     );
+    expect((await connection.listTools(signal())).error).toBeUndefined();
     const before = await tools.get('fx__instance')!.invoke('{}', { signal: signal() });
+    expect(before.output).toMatch(/^pid \d+$/);
     expect(await tools.get('fx__freeze')!.invoke('{}', { signal: signal() })).toEqual({
       output: 'error: timed out after 2000 ms',
       isError: true,
     });
-    const connection = servers.get('fx')!;
-    await eventually(() => !connection.connected, 'the blocked server is dropped after a missed ping');
+    // The ping after the given-up call waits at most 5 s, then the session is dropped.
+    await eventually(
+      () => !connection.connected,
+      'the blocked server is dropped after a missed ping',
+      15_000,
+    );
+    expect((await connection.listTools(signal())).error).toBeUndefined(); // started again
     const after = await tools.get('fx__instance')!.invoke('{}', { signal: signal() });
     expect(after.isError, after.output).toBe(false);
     expect(after.output).toMatch(/^pid \d+$/);

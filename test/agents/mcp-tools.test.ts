@@ -130,8 +130,12 @@ describe.each(transports)('MCP tools over $transport', ({ spec }) => {
   test('a server that hangs is a tool error the model reads within the timeout; the turn completes', async () => {
     const { agent } = mcpAgent(spec({ timeoutMs: TIMEOUT_MS }), { fx: ['hang', 'add'] }, pools);
     fake.script(toolCallScript('fx__hang', '{}'), chatAnswer('The tool did not answer.'));
-    const started = Date.now();
-    const { events, error } = await drain(agent.turn([userMessage('Go')], turnOptions()), 10_000);
+    // When each event arrived: the result must follow the end of the call by about the timeout.
+    const arrivals: number[] = [];
+    const { events, error } = await drain(
+      timed(agent.turn([userMessage('Go')], turnOptions()), arrivals),
+      20_000,
+    );
     expect(error).toBeUndefined();
     expect(resultsOf(events)).toEqual([
       {
@@ -141,7 +145,11 @@ describe.each(transports)('MCP tools over $transport', ({ spec }) => {
         isError: true,
       },
     ]);
-    expect(Date.now() - started).toBeLessThan(TIMEOUT_MS + 5000);
+    const lastCallDelta = events.findLastIndex((event) => event.type === 'delta' && event.delta.toolCall);
+    const resultDelta = events.findIndex((event) => event.type === 'delta' && event.delta.toolResult);
+    const waited = arrivals[resultDelta]! - arrivals[lastCallDelta]!;
+    expect(waited).toBeGreaterThanOrEqual(TIMEOUT_MS - 50);
+    expect(waited).toBeLessThan(TIMEOUT_MS + 3000);
     const [, second] = await fake.waitForRequests(2);
     expect((second!.body as RequestBody).messages.at(-1)).toMatchObject({
       role: 'tool',
@@ -264,3 +272,11 @@ describe.each(transports)('MCP tools over $transport', ({ spec }) => {
     expect(afterClose).toMatchObject({ isError: true, output: expect.stringMatching(/is shut down/) });
   });
 });
+
+/** Passes `events` through, noting when each one arrived. */
+async function* timed<T>(events: AsyncIterable<T>, arrivals: number[]): AsyncGenerator<T> {
+  for await (const event of events) {
+    arrivals.push(Date.now());
+    yield event;
+  }
+}
