@@ -222,6 +222,7 @@ export async function createApp(options: AppOptions): Promise<App> {
       // instance's viewers before their connections close.
       await Promise.all([...ended].map(([threadId, liveSeq]) => hub.reached(threadId, liveSeq, 1000)));
       runs.close();
+      await teams.close();
       clearInterval(heartbeat);
       clearInterval(failoverSweep);
       for (const connection of connections) connection.close(CloseCode.goingAway, 'server going away');

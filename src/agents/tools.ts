@@ -26,7 +26,23 @@ export interface Tool extends ToolSpec {
   invoke(argumentsJson: string, context: ToolContext): Promise<ToolOutcome>;
 }
 
-export interface ToolDefinition<Schema extends z.ZodType> {
+/** The bounds every tool call runs under; local tools and MCP tools share the defaults. */
+export interface ToolLimits {
+  /** How long one call may run. @default 30000 */
+  timeoutMs: number;
+  /** Largest accepted arguments JSON, in bytes. @default 65536 */
+  maxArgumentBytes: number;
+  /** Output beyond this many bytes is cut and marked. @default 16384 */
+  maxOutputBytes: number;
+}
+
+export const DEFAULT_TOOL_LIMITS: Readonly<ToolLimits> = {
+  timeoutMs: 30_000,
+  maxArgumentBytes: 65_536,
+  maxOutputBytes: 16_384,
+};
+
+export interface ToolDefinition<Schema extends z.ZodType> extends Partial<ToolLimits> {
   /** What the model calls it: letters, digits, `_` and `-`, at most 64 characters. */
   name: string;
   description: string;
@@ -34,15 +50,9 @@ export interface ToolDefinition<Schema extends z.ZodType> {
   parameters: Schema;
   /** The tool's work. A string result is passed as is; anything else as JSON. */
   execute: (args: z.output<Schema>, context: ToolContext) => Promise<unknown> | unknown;
-  /** How long one call may run. @default 30000 */
-  timeoutMs?: number;
-  /** Largest accepted arguments JSON, in bytes. @default 65536 */
-  maxArgumentBytes?: number;
-  /** Output beyond this many bytes is cut and marked. @default 16384 */
-  maxOutputBytes?: number;
 }
 
-const TOOL_NAME = /^[A-Za-z0-9_-]{1,64}$/;
+export const TOOL_NAME = /^[A-Za-z0-9_-]{1,64}$/;
 
 /** Builds a Tool. Throws (a programming error) on a bad name or a schema that is not an object. */
 export function defineTool<Schema extends z.ZodType>(definition: ToolDefinition<Schema>): Tool {
@@ -53,55 +63,97 @@ export function defineTool<Schema extends z.ZodType>(definition: ToolDefinition<
   if (parameters.type !== 'object') {
     throw new Error(`tool "${definition.name}": parameters must be a zod object schema`);
   }
-  const timeoutMs = definition.timeoutMs ?? 30_000;
-  const maxArgumentBytes = definition.maxArgumentBytes ?? 65_536;
-  const maxOutputBytes = definition.maxOutputBytes ?? 16_384;
-
+  const limits = toolLimits(definition);
+  const parse = (raw: unknown): ParsedArguments<z.output<Schema>> => {
+    const parsed = definition.parameters.safeParse(raw);
+    return parsed.success
+      ? { ok: true, value: parsed.data }
+      : { ok: false, message: `invalid arguments: ${z.prettifyError(parsed.error)}` };
+  };
   return {
     name: definition.name,
     description: definition.description,
     parameters,
-    timeoutMs,
-    async invoke(argumentsJson: string, context: ToolContext): Promise<ToolOutcome> {
-      context.signal.throwIfAborted();
-      const size = Buffer.byteLength(argumentsJson);
-      if (size > maxArgumentBytes) {
-        return failed(`arguments too large: ${size} bytes (limit ${maxArgumentBytes})`);
-      }
-      let raw: unknown;
-      try {
-        raw = argumentsJson.trim() === '' ? {} : JSON.parse(argumentsJson);
-      } catch {
-        return failed('arguments are not valid JSON');
-      }
-      const parsed = definition.parameters.safeParse(raw);
-      if (!parsed.success) return failed(`invalid arguments: ${z.prettifyError(parsed.error)}`);
-
-      const controller = new AbortController();
-      const onAbort = () => controller.abort(context.signal.reason);
-      context.signal.addEventListener('abort', onAbort, { once: true });
-      let timedOut = false;
-      const timer = setTimeout(() => {
-        timedOut = true;
-        controller.abort(new Error(`tool "${definition.name}" timed out`));
-      }, timeoutMs);
-      try {
-        // A tool that ignores its signal is not waited for: the race settles on abort.
-        const value = await raceAbort(
-          Promise.resolve().then(() => definition.execute(parsed.data, { signal: controller.signal })),
-          controller.signal,
-        );
-        return { output: truncate(serialize(value), maxOutputBytes), isError: false };
-      } catch (error) {
-        if (context.signal.aborted) throw context.signal.reason;
-        if (timedOut) return failed(`timed out after ${timeoutMs} ms`);
-        return failed(truncate(errorMessage(error), maxOutputBytes));
-      } finally {
-        clearTimeout(timer);
-        context.signal.removeEventListener('abort', onAbort);
-      }
-    },
+    timeoutMs: limits.timeoutMs,
+    invoke: (argumentsJson, context) =>
+      invokeWithLimits({
+        name: definition.name,
+        limits,
+        argumentsJson,
+        context,
+        parse,
+        execute: definition.execute,
+      }),
   };
+}
+
+/** `limits` with the defaults filled in. */
+export function toolLimits(limits: Partial<ToolLimits> = {}): ToolLimits {
+  return {
+    timeoutMs: limits.timeoutMs ?? DEFAULT_TOOL_LIMITS.timeoutMs,
+    maxArgumentBytes: limits.maxArgumentBytes ?? DEFAULT_TOOL_LIMITS.maxArgumentBytes,
+    maxOutputBytes: limits.maxOutputBytes ?? DEFAULT_TOOL_LIMITS.maxOutputBytes,
+  };
+}
+
+export type ParsedArguments<Args> = { ok: true; value: Args } | { ok: false; message: string };
+
+export interface InvokeWithLimitsOptions<Args> {
+  /** For the timeout's message. */
+  name: string;
+  limits: ToolLimits;
+  argumentsJson: string;
+  context: ToolContext;
+  /** Checks the parsed JSON (`{}` for empty arguments). */
+  parse: (raw: unknown) => ParsedArguments<Args>;
+  /** The work; a string result is passed as is, anything else as JSON; a throw is an error result. */
+  execute: (args: Args, context: ToolContext) => Promise<unknown> | unknown;
+}
+
+/**
+ * One call under the limits: oversized or bad JSON arguments, a failed parse, a thrown error and
+ * a timeout all become an `isError` outcome; output is cut to `maxOutputBytes`. Rejects only
+ * with `context.signal.reason` (the caller's abort).
+ */
+export async function invokeWithLimits<Args>(options: InvokeWithLimitsOptions<Args>): Promise<ToolOutcome> {
+  const { name, limits, argumentsJson, context } = options;
+  context.signal.throwIfAborted();
+  const size = Buffer.byteLength(argumentsJson);
+  if (size > limits.maxArgumentBytes) {
+    return failed(`arguments too large: ${size} bytes (limit ${limits.maxArgumentBytes})`);
+  }
+  let raw: unknown;
+  try {
+    raw = argumentsJson.trim() === '' ? {} : JSON.parse(argumentsJson);
+  } catch {
+    return failed('arguments are not valid JSON');
+  }
+  const parsed = options.parse(raw);
+  if (!parsed.ok) return failed(parsed.message);
+
+  const controller = new AbortController();
+  const onAbort = () => controller.abort(context.signal.reason);
+  context.signal.addEventListener('abort', onAbort, { once: true });
+  let timedOut = false;
+  const timer = setTimeout(() => {
+    timedOut = true;
+    controller.abort(new Error(`tool "${name}" timed out`));
+  }, limits.timeoutMs);
+  try {
+    // A tool that ignores its signal is not waited for: the race settles on abort.
+    const value = await raceAbort(
+      Promise.resolve().then(() => options.execute(parsed.value, { signal: controller.signal })),
+      controller.signal,
+    );
+    return { output: truncate(serialize(value), limits.maxOutputBytes), isError: false };
+  } catch (error) {
+    if (context.signal.aborted) throw context.signal.reason;
+    if (timedOut) return failed(`timed out after ${limits.timeoutMs} ms`);
+    return failed(truncate(errorMessage(error), limits.maxOutputBytes));
+  } finally {
+    clearTimeout(timer);
+    context.signal.removeEventListener('abort', onAbort);
+  }
 }
 
 /** The plain spec a model client needs (no functions). */
@@ -133,7 +185,8 @@ export function truncate(text: string, maxBytes: number): string {
   return `${kept}\n…[truncated: ${bytes.length} bytes, first ${maxBytes} shown]`;
 }
 
-function raceAbort<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
+/** Settles with `promise`, or rejects with `signal.reason` as soon as `signal` aborts. */
+export function raceAbort<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
   return new Promise<T>((resolve, reject) => {
     const onAbort = () => reject(signal.reason as Error);
     if (signal.aborted) {

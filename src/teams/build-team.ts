@@ -1,10 +1,17 @@
 // Team definitions (from a team file, or the built-in ones) → Teams. Model clients are made once
-// per distinct model spec and shared by every run (and every team built together); agents and
-// strategies are made fresh for each run, so no run sees another's strategy state.
+// per distinct model spec and shared by every run (and every team built together); so are the
+// connections to the file's MCP servers (one per server, opened on first use, closed by
+// `close()`). Agents and strategies are made fresh for each run, so no run sees another's
+// strategy state.
 import { Agent } from '../agents/agent.ts';
 import { GroupChat, type SelectionStrategy, type TerminationStrategy } from '../agents/group-chat.ts';
 import type { ModelClient } from '../agents/model-client.ts';
 import type { Tool } from '../agents/tools.ts';
+import type { Environment } from '../agents/mcp/environment-references.ts';
+import { McpServerPool } from '../agents/mcp/mcp-server-pool.ts';
+import { McpToolsModel } from '../agents/mcp/mcp-tools-model.ts';
+import { McpToolset } from '../agents/mcp/mcp-tools.ts';
+import type { Logger } from '../log.ts';
 import type { ModelSpec } from '../agents/model-factory.ts';
 import { LlmSelection } from '../agents/selection/llm-selector.ts';
 import { MentionSelection } from '../agents/selection/mention.ts';
@@ -28,6 +35,10 @@ export interface TeamBuildOptions {
   maxIterations: number;
   /** Tools agents may name, by name (registered by the application). */
   tools?: ReadonlyMap<string, Tool>;
+  /** Where `${NAME}` references of MCP server definitions are read. @default process.env */
+  environment?: Environment;
+  /** For MCP server connections. @default silent */
+  logger?: Logger;
 }
 
 /**
@@ -61,18 +72,32 @@ export class ModelPool {
 export function buildTeam(
   name: string,
   definition: TeamDefinition,
-  options: TeamBuildOptions & { pool?: ModelPool; fileModel?: ModelSpec },
+  options: TeamBuildOptions & { pool?: ModelPool; fileModel?: ModelSpec; mcpServers?: McpServerPool },
 ): Team {
   const pool = options.pool ?? new ModelPool(options.createModel);
   const teamModel = definition.model ?? options.fileModel ?? options.defaultModel;
   const agentModels = definition.agents.map((agent) => pool.get(agent.model ?? teamModel));
-  const agentTools = definition.agents.map((agent) =>
-    (agent.tools ?? []).map((toolName) => {
+  const agentToolsets = definition.agents.map((agent) => {
+    if (agent.mcpTools === undefined) return undefined;
+    if (!options.mcpServers)
+      throw new Error(`team "${name}", agent "${agent.name}": mcpTools need the file's mcpServers`);
+    return new McpToolset(options.mcpServers, agent.mcpTools, {
+      ...(options.logger ? { logger: options.logger } : {}),
+    });
+  });
+  const agentTools = definition.agents.map((agent, index) => [
+    ...(agent.tools ?? []).map((toolName) => {
       const tool = options.tools?.get(toolName);
       if (!tool) throw new Error(`team "${name}", agent "${agent.name}": no tool is named "${toolName}"`);
       return tool;
     }),
-  );
+    ...(agentToolsets[index]?.tools() ?? []),
+  ]);
+  // An agent with MCP tools asks its model through a wrapper that puts their current schemas in.
+  const agentClients = agentModels.map((model, index) => {
+    const toolset = agentToolsets[index];
+    return toolset ? new McpToolsModel(model, toolset) : model;
+  });
   const used = new Set<ModelClient>(agentModels);
   const modelFor = (spec: ModelSpec | undefined): ModelClient => {
     const client = pool.get(spec ?? teamModel);
@@ -100,7 +125,7 @@ export function buildTeam(
               name: agent.name,
               ...(agent.description === undefined ? {} : { description: agent.description }),
               instructions: agent.instructions,
-              model: agentModels[index]!,
+              model: agentClients[index]!,
               ...(agent.maxOutputTokens === undefined ? {} : { maxOutputTokens: agent.maxOutputTokens }),
               ...(agentTools[index]!.length === 0 ? {} : { tools: agentTools[index] }),
               ...(agent.maxToolRounds === undefined ? {} : { maxToolRounds: agent.maxToolRounds }),
@@ -114,16 +139,24 @@ export function buildTeam(
   };
 }
 
+export interface BuiltTeams {
+  teams: Team[];
+  defaultTeam: string | undefined;
+  /** Closes what the teams share: the MCP servers' connections (their processes stop). */
+  close(): Promise<void>;
+}
+
 /** Builds every team of a team file; the default is the file's `default`, else its first team. */
-export function buildTeams(
-  file: TeamFile,
-  options: TeamBuildOptions,
-): { teams: Team[]; defaultTeam: string | undefined } {
+export function buildTeams(file: TeamFile, options: TeamBuildOptions): BuiltTeams {
   const pool = new ModelPool(options.createModel);
+  const mcpServers = new McpServerPool(file.mcpServers ?? {}, {
+    ...(options.environment ? { environment: options.environment } : {}),
+    ...(options.logger ? { logger: options.logger } : {}),
+  });
   const teams = Object.entries(file.teams).map(([name, definition]) =>
-    buildTeam(name, definition, { ...options, pool, fileModel: file.model }),
+    buildTeam(name, definition, { ...options, pool, fileModel: file.model, mcpServers }),
   );
-  return { teams, defaultTeam: file.default };
+  return { teams, defaultTeam: file.default, close: () => mcpServers.close() };
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -39,14 +39,21 @@ export async function createTeamsFromConfig(
     defaultModel: defaultModelSpec(config),
     maxIterations: config.maxIterations,
     tools: new Map((options.tools ?? []).map((tool) => [tool.name, tool])),
+    environment: env,
+    logger,
   };
 
   if (config.teamFile !== undefined) {
     const loaded = await loadTeamFile(config.teamFile, { env, tools: [...(build.tools?.keys() ?? [])] });
-    const { teams, defaultTeam } = buildTeams(loaded.file, build);
-    const registry = new TeamRegistry(teams, defaultTeam);
+    const { teams, defaultTeam, close } = buildTeams(loaded.file, build);
+    const registry = new TeamRegistry(teams, defaultTeam, { close });
     logger.info(
-      { file: config.teamFile, teams: registry.names(), defaultTeam: registry.defaultTeam },
+      {
+        file: config.teamFile,
+        teams: registry.names(),
+        defaultTeam: registry.defaultTeam,
+        mcpServers: Object.keys(loaded.file.mcpServers ?? {}),
+      },
       'teams: loaded from the team file',
     );
     return registry;

@@ -2,7 +2,8 @@
 // names the field path and the line (and column) in the file, from the YAML document's node
 // ranges, so that `teams.review.agents[1].model.provider (line 14, column 19): …` leads straight
 // to the mistake. Secrets never belong in a file: keys such as `apiKey` are refused with a hint to
-// use `apiKeyEnv`, the NAME of an environment variable.
+// use `apiKeyEnv`, the NAME of an environment variable; an MCP server's `headers` and `env` name
+// theirs as `${NAME}` references (checked to be set when the environment is given).
 import { readFile } from 'node:fs/promises';
 import { extname } from 'node:path';
 import {
@@ -17,6 +18,9 @@ import {
 } from 'yaml';
 import { z } from 'zod';
 import { ModelSpec } from '../agents/model-factory.ts';
+import { referencedVariables } from '../agents/mcp/environment-references.ts';
+import { McpServerName, McpServerSpec, referenceFields } from '../agents/mcp/mcp-server-spec.ts';
+import { isModelToolName, mcpToolName } from '../agents/mcp/mcp-tool-name.ts';
 
 // ---------------------------------------------------------------------------------------------
 // The schema.
@@ -162,6 +166,8 @@ export const AgentDefinition = z.strictObject({
   tools: z.array(z.string().min(1).max(64)).optional(),
   /** Tool rounds per turn. @default 5 */
   maxToolRounds: z.int().min(0).max(50).optional(),
+  /** Tools of the file's `mcpServers` this agent may call, by server: `{ files: [read_file] }`. */
+  mcpTools: z.record(z.string(), z.array(z.string().min(1).max(128)).min(1).max(256)).optional(),
 });
 export type AgentDefinition = z.infer<typeof AgentDefinition>;
 
@@ -191,6 +197,8 @@ export const TeamFile = z.strictObject({
   default: z.string().optional(),
   /** Default model of every team in the file. */
   model: ModelSpec.optional(),
+  /** MCP servers whose tools agents may call (`mcpTools`), one shared connection each. */
+  mcpServers: z.record(McpServerName, McpServerSpec).optional(),
   teams: z
     .record(name('team'), TeamDefinition)
     .refine((teams) => Object.keys(teams).length > 0, 'define at least one team'),
@@ -318,12 +326,13 @@ export function parseTeamFile(text: string, options: ParseTeamFileOptions = {}):
 
   const value: unknown = document.toJS();
   const issues: TeamFileIssue[] = [];
-  const secretPaths = findSecretKeys(value);
-  for (const path of secretPaths) {
+  for (const { path, reference } of findSecretKeys(value)) {
     issues.push(
       issue(
         path,
-        `secrets do not belong in a team file: remove "${String(path.at(-1))}", put the key in an environment variable and name that variable in apiKeyEnv`,
+        reference
+          ? `secrets do not belong in a team file: write "${String(path.at(-1))}" as a reference to an environment variable, e.g. "Bearer \${GITHUB_TOKEN}", and set that variable where Chorus runs`
+          : `secrets do not belong in a team file: remove "${String(path.at(-1))}", put the key in an environment variable and name that variable in apiKeyEnv`,
         'key',
       ),
     );
@@ -342,6 +351,12 @@ export function parseTeamFile(text: string, options: ParseTeamFileOptions = {}):
           if (SECRET_KEY.test(key)) continue; // reported above, with the hint
           issues.push(issue([...zodIssue.path.map(segment), key], `unknown field "${key}"`, 'key'));
         }
+        continue;
+      }
+      if (zodIssue.code === 'invalid_key') {
+        // A record key (a team or MCP server name): the key's own rule says what is wrong.
+        const reason = zodIssue.issues[0]?.message ?? zodIssue.message;
+        issues.push(issue(zodIssue.path.map(segment), `bad name: ${reason}`, 'key'));
         continue;
       }
       issues.push(issue(zodIssue.path.map(segment), zodIssue.message));
@@ -397,13 +412,38 @@ function segment(value: PropertyKey): string | number {
   return typeof value === 'number' ? value : String(value);
 }
 
-/** Paths of keys that look like secrets, anywhere in the value. */
-function findSecretKeys(value: unknown, path: (string | number)[] = []): (string | number)[][] {
+/**
+ * Keys that look like secrets, anywhere in the value. The `env` and `headers` of an MCP server
+ * are where secrets must be named: there a value that refers to a variable (`${NAME}`) is fine,
+ * and a literal one under a secret-like name is refused with a hint to write a reference.
+ */
+function findSecretKeys(
+  value: unknown,
+  path: (string | number)[] = [],
+): { path: (string | number)[]; reference: boolean }[] {
   if (Array.isArray(value)) return value.flatMap((item, index) => findSecretKeys(item, [...path, index]));
   if (typeof value !== 'object' || value === null) return [];
+  if (isReferenceContainer(path)) {
+    return Object.entries(value).flatMap(([key, child]) =>
+      SECRET_LIKE_NAME.test(key) && !(typeof child === 'string' && referencedVariables(child).length > 0)
+        ? [{ path: [...path, key], reference: true }]
+        : [],
+    );
+  }
   return Object.entries(value).flatMap(([key, child]) =>
-    SECRET_KEY.test(key) ? [[...path, key]] : findSecretKeys(child, [...path, key]),
+    SECRET_KEY.test(key)
+      ? [{ path: [...path, key], reference: false }]
+      : findSecretKeys(child, [...path, key]),
   );
+}
+
+/** Header and environment names that usually carry a secret. */
+const SECRET_LIKE_NAME =
+  /(authorization|api[_-]?key|token|secret|password|passwd|credential|cookie|private[_-]?key)/i;
+
+/** `mcpServers.<name>.env` and `mcpServers.<name>.headers`. */
+function isReferenceContainer(path: readonly (string | number)[]): boolean {
+  return path.length === 3 && path[0] === 'mcpServers' && (path[2] === 'env' || path[2] === 'headers');
 }
 
 /**
@@ -484,6 +524,20 @@ function checkReferences(
     }
   };
   checkModel(file.model, ['model']);
+  for (const [serverName, server] of Object.entries(file.mcpServers ?? {})) {
+    if (env === undefined) break;
+    for (const field of referenceFields(server)) {
+      for (const variable of referencedVariables(field.value)) {
+        if (!env[variable]?.trim())
+          issues.push(
+            issue(
+              ['mcpServers', serverName, ...field.path],
+              `the environment variable ${variable} is not set`,
+            ),
+          );
+      }
+    }
+  }
 
   for (const [teamName, team] of Object.entries(file.teams)) {
     const base: FieldPath = ['teams', teamName];
@@ -493,6 +547,7 @@ function checkReferences(
         issues.push(issue([...base, 'agents', index, 'name'], `agent "${agent.name}" is defined twice`));
       agents.add(agent.name);
       checkModel(agent.model, [...base, 'agents', index, 'model']);
+      issues.push(...checkMcpTools(loaded, agent, [...base, 'agents', index]));
       if (tools === undefined) return;
       (agent.tools ?? []).forEach((toolName, toolIndex) => {
         if (!tools.includes(toolName)) {
@@ -533,6 +588,46 @@ function checkReferences(
     };
     checkSelection(team.selection, [...base, 'selection']);
     checkTermination(team.termination, [...base, 'termination']);
+  }
+  return issues;
+}
+
+/** An agent's `mcpTools`: servers that exist, names the model accepts, no name given twice. */
+function checkMcpTools(loaded: LoadedTeamFile, agent: AgentDefinition, path: FieldPath): TeamFileIssue[] {
+  const { file, issue } = loaded;
+  const issues: TeamFileIssue[] = [];
+  const servers = Object.keys(file.mcpServers ?? {});
+  const seen = new Map<string, string>((agent.tools ?? []).map((name) => [name, `the tool "${name}"`]));
+  for (const [server, toolNames] of Object.entries(agent.mcpTools ?? {})) {
+    if (!servers.includes(server)) {
+      const known =
+        servers.length === 0 ? 'the file defines no mcpServers' : `mcpServers: ${servers.join(', ')}`;
+      issues.push(
+        issue([...path, 'mcpTools', server], `no MCP server is named "${server}" (${known})`, 'key'),
+      );
+      continue;
+    }
+    toolNames.forEach((toolName, toolIndex) => {
+      const where: FieldPath = [...path, 'mcpTools', server, toolIndex];
+      const exposed = mcpToolName(server, toolName);
+      if (!isModelToolName(exposed)) {
+        issues.push(
+          issue(
+            where,
+            `the model would see this tool as "${exposed}" (${exposed.length} characters); model tool names have at most 64: use a shorter server name`,
+          ),
+        );
+        return;
+      }
+      const earlier = seen.get(exposed);
+      if (earlier !== undefined) {
+        issues.push(
+          issue(where, `"${exposed}" is given to agent "${agent.name}" twice (also as ${earlier})`),
+        );
+        return;
+      }
+      seen.set(exposed, `"${toolName}" of "${server}"`);
+    });
   }
   return issues;
 }

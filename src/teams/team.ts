@@ -27,11 +27,19 @@ export interface Team {
   models(): readonly ModelClient[];
 }
 
+export interface TeamRegistryOptions {
+  /** Releases what the teams share (their MCP server connections); called once by `close()`. */
+  close?: () => Promise<void>;
+}
+
 export class TeamRegistry {
   private readonly teams = new Map<string, Team>();
   readonly defaultTeam: string;
+  private readonly release: (() => Promise<void>) | undefined;
+  private closing: Promise<void> | undefined;
 
-  constructor(teams: readonly Team[], defaultTeam?: string) {
+  constructor(teams: readonly Team[], defaultTeam?: string, options: TeamRegistryOptions = {}) {
+    this.release = options.close;
     if (teams.length === 0) throw new Error('at least one team is needed');
     for (const team of teams) {
       if (this.teams.has(team.name)) throw new Error(`team "${team.name}" is defined twice`);
@@ -48,6 +56,12 @@ export class TeamRegistry {
 
   names(): string[] {
     return [...this.teams.keys()];
+  }
+
+  /** On shutdown, after the last run: closes the MCP server connections (stops their processes). */
+  close(): Promise<void> {
+    this.closing ??= this.release?.() ?? Promise.resolve();
+    return this.closing;
   }
 }
 

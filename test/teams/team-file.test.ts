@@ -2,27 +2,10 @@
 // field path and the line (and column) of the mistake.
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { parseTeamFile, TeamFileError, type TeamFileIssue } from '../../src/teams/team-file.ts';
+import { parseTeamFile, TeamFileError } from '../../src/teams/team-file.ts';
 import { buildTeams } from '../../src/teams/build-team.ts';
 import { ScriptedModel } from './support.ts';
-
-const fixture = (name: string) => readFileSync(new URL(`../fixtures/teams/${name}`, import.meta.url), 'utf8');
-
-/** The issues a bad file gets (fails when it parses). */
-function issuesOf(text: string, options: Parameters<typeof parseTeamFile>[1] = {}): readonly TeamFileIssue[] {
-  try {
-    parseTeamFile(text, { fileName: 'teams.yaml', ...options });
-  } catch (error) {
-    if (error instanceof TeamFileError) return error.issues;
-    throw error;
-  }
-  throw new Error('the file parsed, but it should not have');
-}
-
-/** A YAML file from numbered lines, so the expected line numbers can be read off the test. */
-const lines = (...content: string[]) => `${content.join('\n')}\n`;
-
-const AGENT = ['teams:', '  review:', '    agents:', '      - name: planner', '        instructions: Plan.'];
+import { AGENT, fixture, issuesOf, lines } from './team-file-support.ts';
 
 describe('a valid team file', () => {
   it('the documented example (docs/teams.md) parses with its three teams', () => {

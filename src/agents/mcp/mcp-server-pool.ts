@@ -1,0 +1,37 @@
+// The MCP servers of a team file: one shared connection per server definition for the whole
+// instance (every team, run and agent), none opened before first use, all closed on shutdown.
+import { silentLogger, type Logger } from '../../log.ts';
+import type { Environment } from './environment-references.ts';
+import { McpServerConnection } from './mcp-server-connection.ts';
+import type { McpServerSpec } from './mcp-server-spec.ts';
+
+export interface McpServerPoolOptions {
+  /** Where `${NAME}` references in `args`, `env`, `cwd` and `headers` are read. @default process.env */
+  environment?: Environment;
+  logger?: Logger;
+}
+
+export class McpServerPool {
+  private readonly connections = new Map<string, McpServerConnection>();
+
+  constructor(specs: Readonly<Record<string, McpServerSpec>>, options: McpServerPoolOptions = {}) {
+    const environment = options.environment ?? process.env;
+    const logger = options.logger ?? silentLogger;
+    for (const [name, spec] of Object.entries(specs)) {
+      this.connections.set(name, new McpServerConnection({ name, spec, environment, logger }));
+    }
+  }
+
+  get(name: string): McpServerConnection | undefined {
+    return this.connections.get(name);
+  }
+
+  names(): string[] {
+    return [...this.connections.keys()];
+  }
+
+  /** Closes every connection (server processes are stopped); later uses fail as tool errors. */
+  async close(): Promise<void> {
+    await Promise.all([...this.connections.values()].map((connection) => connection.close()));
+  }
+}
