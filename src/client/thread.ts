@@ -47,7 +47,10 @@ export interface ThreadEvents {
   change: ChorusThread;
   status: SubscriptionStatus;
   subscribed: SubscribedInfo;
-  /** `recovered: false`: the stored messages and streaming ones were cleared; the backlog follows. */
+  /**
+   * A resume was answered `recovered: false`: the stored messages and streaming ones were cleared
+   * and the view is rebuilt from the backlog that follows.
+   */
   reset: SubscribedInfo;
   /** A stored message joined the end of the view (a post, a backlog message, a finished agent message). */
   message: { item: ThreadItem; backlog: boolean };
@@ -392,7 +395,8 @@ export class ChorusThread extends Emitter<ThreadEvents> {
       this.storedIds.clear();
       this.inFlight.clear();
       this.hasOlderValue = frame.truncated;
-      this.emit('reset', info);
+      // A first subscription without a cursor has nothing to rebuild.
+      if (sentCursor !== null) this.emit('reset', info);
     } else {
       for (const message of this.inFlight.values()) message.stale = true;
     }
