@@ -47,6 +47,8 @@ export interface ThreadEvents {
   change: ChorusThread;
   status: SubscriptionStatus;
   subscribed: SubscribedInfo;
+  /** The stored backlog after `subscribed` has all come (at once when it was empty). */
+  synced: SubscribedInfo;
   /**
    * A resume was answered `recovered: false`: the stored messages and streaming ones were cleared
    * and the view is rebuilt from the backlog that follows.
@@ -131,6 +133,7 @@ export class ChorusThread extends Emitter<ThreadEvents> {
   private readonly textShown = new Map<string, number>();
   private readonly textEnded = new Set<string>();
   private backlogRemaining = 0;
+  private lastSubscribed: SubscribedInfo | null = null;
   /** Counts view rebuilds, so that a history page requested before one is not merged after it. */
   private generation = 0;
   private postInFlight: PostControl | null = null;
@@ -280,7 +283,6 @@ export class ChorusThread extends Emitter<ThreadEvents> {
   connected(): void {
     if (this.isFinished()) return;
     this.subscribe();
-    this.pumpPosts();
   }
 
   /** @internal The connection was lost. */
@@ -306,6 +308,7 @@ export class ChorusThread extends Emitter<ThreadEvents> {
         if (this.backlogRemaining > 0) {
           this.backlogRemaining -= 1;
           this.addStored(frame.cursor, frame.message, true);
+          if (this.backlogRemaining === 0 && this.lastSubscribed) this.emit('synced', this.lastSubscribed);
         } else this.addStored(frame.cursor, frame.message, false);
         break;
       case 'message-end': {
@@ -403,9 +406,13 @@ export class ChorusThread extends Emitter<ThreadEvents> {
     this.backlogRemaining = frame.backlog;
     // With a backlog, its last message carries this same cursor; take it only once it has come.
     if (frame.backlog === 0) this.setCursor(frame.cursor);
+    this.lastSubscribed = info;
     this.setStatus(SubscriptionStatus.live);
     this.emit('subscribed', info);
+    if (frame.backlog === 0) this.emit('synced', info);
     this.changed();
+    // Posts go once the subscription is live: `posted` then comes before their broadcast message.
+    this.pumpPosts();
   }
 
   private subscribeFailed(error: ChorusError): void {
@@ -568,6 +575,7 @@ export class ChorusThread extends Emitter<ThreadEvents> {
 
   private pumpPosts(): void {
     if (this.postInFlight || this.postRetryTimer !== undefined || !this.transport.connected) return;
+    if (this.statusValue !== SubscriptionStatus.live) return;
     const control = [...this.postControls.values()].find(
       (candidate) => candidate.post.state === PostState.pending && !candidate.discarded,
     );
