@@ -1,7 +1,7 @@
 // docs/client.md's examples, run as they are written (only `chorus/client` is pointed at this
 // repository's src/client) against a real instance: each is a complete program that exits 0.
 import { execFile } from 'node:child_process';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -54,6 +54,11 @@ describe('docs/client.md examples', () => {
             : resolve(stdout),
       );
     });
+
+  it('README.md shows the first one as it is', async () => {
+    const readme = await readFile(new URL('../../README.md', import.meta.url), 'utf8');
+    expect(readme).toContain(examples[0]?.code);
+  });
 
   it('has the complete program first, then the others', () => {
     expect(examples.map((example) => example.name)).toEqual([

@@ -3,7 +3,7 @@
 // used from there on Node 22+: the library, the embedded server and the client SDK run; the
 // declarations are real (a wrong call is a type error); the `chorus` command runs; docs/client.md's
 // examples typecheck against the published types. Packed once per run.
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { cp, mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -183,12 +183,56 @@ describe('the packed package, installed in a new project', () => {
     expect(result.authors).toEqual(expect.arrayContaining(['consumer', 'planner', 'writer', 'reviewer']));
   });
 
-  it('has declarations for every entry, and docs/client.md typechecks against them', async () => {
+  it('has declarations for every entry, and the examples of docs/client.md and README.md typecheck against them', async () => {
     await writeFile(join(consumer, 'tsconfig.json'), JSON.stringify(TSCONFIG, null, 2));
     await writeFile(join(consumer, 'types.ts'), TYPES_PROGRAM);
-    for (const example of codeBlocks(new URL('../../docs/client.md', import.meta.url), 'ts'))
-      await writeFile(join(consumer, example.name), example.code);
+    const examples = [
+      ...codeBlocks(new URL('../../docs/client.md', import.meta.url), 'ts'),
+      // The README's examples that import the package (the library ones import ../src/index.ts).
+      ...codeBlocks(new URL('../../README.md', import.meta.url), 'ts').filter((block) =>
+        block.code.includes("from 'chorus"),
+      ),
+    ];
+    expect(examples.map((example) => example.name)).toEqual(expect.arrayContaining(['ask.ts', 'embed.ts']));
+    for (const example of examples) await writeFile(join(consumer, example.name), example.code);
     await exec(process.execPath, [tsc, '-p', '.'], consumer);
+  });
+
+  it("runs the README's embedding example (embed.ts) from the installed package", async () => {
+    const example = codeBlocks(new URL('../../README.md', import.meta.url), 'ts').find(
+      (block) => block.name === 'embed.ts',
+    );
+    if (!example) throw new Error('README.md has no embed.ts example');
+    await writeFile(join(consumer, 'embed.ts'), example.code);
+    const child = spawn(process.execPath, ['embed.ts'], {
+      cwd: consumer,
+      env: { PATH: process.env.PATH ?? '', PORT: '0', CHORUS_LOG_LEVEL: 'warn' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    const exited = new Promise<number | null>((resolve) => child.on('exit', resolve));
+    let output = '';
+    const origin = await new Promise<string>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`embed.ts did not listen: ${output}`)), 20_000);
+      const onData = (chunk: Buffer) => {
+        output += chunk.toString();
+        const match = /listening on (http:\/\/localhost:\d+)\/chorus\//.exec(output);
+        if (match?.[1]) {
+          clearTimeout(timer);
+          resolve(match[1]);
+        }
+      };
+      child.stdout.on('data', onData);
+      child.stderr.on('data', onData);
+      void exited.then((code) => reject(new Error(`embed.ts exited (${code}): ${output}`)));
+    });
+    try {
+      expect((await fetch(`${origin}/chorus/healthz`)).status).toBe(200);
+      expect(await (await fetch(`${origin}/chorus/`)).text()).toMatch(/<html/);
+      expect(await (await fetch(`${origin}/`)).text()).toBe('the rest of your app\n');
+    } finally {
+      child.kill('SIGTERM');
+    }
+    expect(await exited).toBe(0);
   });
 
   it('installs the chorus command', async () => {
