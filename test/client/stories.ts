@@ -135,10 +135,10 @@ export function clientStories(label: string, deploy: (env?: EnvOverrides) => Pro
           },
         );
         const noticedAfterMs = Date.now() - started;
-        // The deadline: pingIntervalMs + pingTimeoutMs after the last frame (plus timer slack);
+        // The deadline: pingIntervalMs + pingTimeoutMs after the last frame (plus slack for a loaded machine);
         // the server's own heartbeat would take 50 s.
         const deadline = (FAST_CLIENT.pingIntervalMs ?? 0) + (FAST_CLIENT.pingTimeoutMs ?? 0);
-        expect(noticedAfterMs).toBeLessThan(deadline + 1500);
+        expect(noticedAfterMs).toBeLessThan(deadline + 3000);
         expect(watcher.connection.lastClose?.reason).toMatch(/no frame for \d+ ms/);
         await expectResumed(setup);
       },
