@@ -1,30 +1,27 @@
-// Composition root: store, hub, runs, gateway and HTTP routes → { start, shutdown, close }.
-import { EventEmitter } from 'node:events';
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+// Composition root of a standalone instance: Chorus (src/server/chorus-server.ts: store, hub, runs,
+// gateway, HTTP routes, heartbeat, failover sweep) behind an HTTP server of its own that listens on
+// config.host:config.port → { start, shutdown }.
+import type { EventEmitter } from 'node:events';
+import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import type { Duplex } from 'node:stream';
-import { nanoid } from 'nanoid';
-import { WebSocketServer, type WebSocket } from 'ws';
 import type { Semaphore } from './agents/concurrency.ts';
 import type { Config } from './config.ts';
-import { createAuthenticator, type Authenticator } from './gateway/auth.ts';
-import { Connection } from './gateway/connection.ts';
-import type { GatewayContext, GatewayEvents } from './gateway/context.ts';
-import { Hub } from './hub/hub.ts';
+import type { Authenticator } from './gateway/auth.ts';
+import type { GatewayEvents } from './gateway/context.ts';
 import { silentLogger, type Logger } from './log.ts';
-import { Metrics } from './metrics.ts';
-import { CloseCode, SUBPROTOCOL } from './protocol/codes.ts';
-import { RunManager } from './runs/run-manager.ts';
-import { MemoryStore } from './store/memory-store.ts';
+import type { Metrics } from './metrics.ts';
+import type { RunManager } from './runs/run-manager.ts';
+import { createChorusServer } from './server/chorus-server.ts';
 import type { Store } from './store/store.ts';
-import { createDemoTeam, TeamRegistry } from './teams/team.ts';
-import { renderIndexPage } from './web/index-page.ts';
+import type { TeamRegistry } from './teams/team.ts';
 
 export interface AppOptions {
   config: Config;
+  /** @default silent */
   logger?: Logger;
-  /** Defaults to a MemoryStore (or RedisStore when config.redisUrl is set, see main.ts). */
+  /** @default RedisStore when config.redisUrl is set, else a MemoryStore */
   store?: Store;
+  /** @default the teams of the configuration (team file, OpenAI, else the demo team) */
   teams?: TeamRegistry;
   authenticator?: Authenticator;
   /** The instance's cap on model streams, exported as metrics. */
@@ -48,152 +45,42 @@ export interface App {
 export async function createApp(options: AppOptions): Promise<App> {
   const { config } = options;
   const logger = options.logger ?? silentLogger;
-  const instanceId = config.instanceId ?? `chorus-${nanoid(8)}`;
-  const metrics = new Metrics({ defaultMetrics: true });
-  if (options.modelConcurrency) metrics.watchModelConcurrency(options.modelConcurrency);
-  const store = options.store ?? new MemoryStore({ historyMaxLength: config.historyMaxLength, logger });
-  const teams =
-    options.teams ??
-    new TeamRegistry([
-      createDemoTeam({ tokensPerSecond: config.demoTokensPerSecond, maxIterations: config.maxIterations }),
-    ]);
-  const auth = options.authenticator ?? (await createAuthenticator(config.auth));
-  const hub = new Hub({ store, logger });
-  const runs = new RunManager({
-    store,
-    teams,
-    instanceId,
-    leaseMs: config.leaseMs,
-    queueMax: config.queueMax,
-    deltaWindowMs: config.deltaWindowMs,
-    logger,
-    metrics,
-  });
-  const connections = new Set<Connection>();
-  const gatewayEvents = new EventEmitter<GatewayEvents>();
-  const context: GatewayContext = {
+  const chorus = await createChorusServer({
     config,
-    instanceId,
-    store,
-    hub,
-    runs,
-    teams,
-    auth,
     logger,
-    metrics,
-    connections,
-    events: gatewayEvents,
-  };
-  let draining = false;
+    ...(options.store ? { store: options.store } : {}),
+    ...(options.teams ? { teams: options.teams } : {}),
+    ...(options.authenticator ? { authenticator: options.authenticator } : {}),
+    ...(options.modelConcurrency ? { modelConcurrency: options.modelConcurrency } : {}),
+  });
   let boundPort = 0;
 
-  const wss = new WebSocketServer({
-    noServer: true,
-    maxPayload: config.maxFrameBytes,
-    perMessageDeflate: false,
-    handleProtocols: (protocols) => (protocols.has(SUBPROTOCOL) ? SUBPROTOCOL : false),
-  });
-  wss.on('error', (error) => logger.error({ err: error }, 'websocket server error'));
-  wss.on('connection', (socket: WebSocket) => {
-    const connection = new Connection(socket, context);
-    connections.add(connection);
-    metrics.connections.inc();
-  });
-
   const server: Server = createServer((request, response) => {
-    handleHttp(request, response).catch((error: unknown) => {
-      logger.error({ err: error, url: request.url }, 'http request failed');
-      if (!response.headersSent) response.writeHead(500).end('internal error');
-    });
+    if (!chorus.handleRequest(request, response))
+      response.writeHead(404, { 'content-type': 'text/plain' }).end('not found');
   });
   server.on('error', (error) => logger.error({ err: error }, 'http server error'));
-  server.on('upgrade', (request: IncomingMessage, socket: Duplex, head: Buffer) => {
+  server.on('upgrade', (request, socket, head) => {
+    if (chorus.handleUpgrade(request, socket, head)) return;
     socket.on('error', (error) => logger.debug({ err: error }, 'upgrade socket error'));
-    const path = new URL(request.url ?? '/', 'http://localhost').pathname;
-    if (path !== '/ws') {
-      socket.end('HTTP/1.1 404 Not Found\r\nConnection: close\r\n\r\n');
-      return;
-    }
-    if (draining) {
-      socket.end('HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\n\r\n');
-      return;
-    }
-    wss.handleUpgrade(request, socket, head, (ws) => wss.emit('connection', ws, request));
+    socket.end('HTTP/1.1 404 Not Found\r\nConnection: close\r\n\r\n');
   });
 
-  async function handleHttp(request: IncomingMessage, response: ServerResponse): Promise<void> {
-    const path = new URL(request.url ?? '/', 'http://localhost').pathname;
-    if (path === '/healthz') {
-      response
-        .writeHead(200, { 'content-type': 'application/json' })
-        .end(JSON.stringify({ status: 'ok', instanceId }));
-      return;
-    }
-    if (path === '/readyz') {
-      let storeOk = true;
-      try {
-        await store.ping();
-      } catch {
-        storeOk = false;
-      }
-      const ready = storeOk && !draining;
-      response
-        .writeHead(ready ? 200 : 503, { 'content-type': 'application/json' })
-        .end(JSON.stringify({ ready, store: storeOk ? 'ok' : 'unavailable', draining, instanceId }));
-      return;
-    }
-    if (path === '/metrics') {
-      response
-        .writeHead(200, { 'content-type': metrics.registry.contentType })
-        .end(await metrics.registry.metrics());
-      return;
-    }
-    if (path === '/' || path === '/index.html') {
-      response
-        .writeHead(200, { 'content-type': 'text/html; charset=utf-8' })
-        .end(renderIndexPage({ teams: teams.names(), defaultTeam: teams.defaultTeam }));
-      return;
-    }
-    response.writeHead(404, { 'content-type': 'text/plain' }).end('not found');
-  }
+  let stopping: Promise<void> | undefined;
+  const stop = async (drainMs: number) => {
+    await chorus.close({ drainMs });
+    await new Promise<void>((resolve) => {
+      server.close(() => resolve());
+      server.closeAllConnections();
+    });
+  };
 
-  // Heartbeat: ping every heartbeatMs; a peer that missed two pongs in a row is closed with 4009.
-  const heartbeat = setInterval(() => {
-    for (const connection of connections) {
-      if (connection.missedPongs >= 2) {
-        connection.close(CloseCode.heartbeatTimeout, 'heartbeat timeout');
-        continue;
-      }
-      connection.missedPongs += 1;
-      connection.ping();
-    }
-  }, config.heartbeatMs);
-  heartbeat.unref();
-
-  // Failover: runs whose instance died are recovered within about a lease time.
-  let sweeping = false;
-  const failoverSweep = setInterval(
-    () => {
-      if (sweeping || draining) return;
-      sweeping = true;
-      runs
-        .sweep([...hub.threadIds()])
-        .catch((error: unknown) => logger.warn({ err: error }, 'failover sweep failed'))
-        .finally(() => {
-          sweeping = false;
-        });
-    },
-    Math.max(250, Math.floor(config.leaseMs / 2)),
-  );
-  failoverSweep.unref();
-
-  let closed = false;
   return {
-    instanceId,
-    store,
-    runs,
-    metrics,
-    gatewayEvents,
+    instanceId: chorus.instanceId,
+    store: chorus.store,
+    runs: chorus.runs,
+    metrics: chorus.metrics,
+    gatewayEvents: chorus.gatewayEvents,
     get url() {
       return `http://127.0.0.1:${boundPort}`;
     },
@@ -207,32 +94,26 @@ export async function createApp(options: AppOptions): Promise<App> {
       });
       boundPort = (server.address() as AddressInfo).port;
       logger.info(
-        { port: boundPort, instanceId, store: store.kind, teams: teams.names() },
+        {
+          port: boundPort,
+          url: `http://${displayHost(config.host)}:${boundPort}/`,
+          instanceId: chorus.instanceId,
+          store: chorus.store.kind,
+          teams: chorus.teams.names(),
+        },
         'chorus listening',
       );
       return boundPort;
     },
-    async shutdown(drainMs = config.drainMs) {
-      if (closed) return;
-      closed = true;
-      draining = true;
-      logger.info({ drainMs }, 'draining');
-      const ended = await runs.drain(drainMs);
-      // The runs' last events travel through the store (Redis pub/sub): let them reach this
-      // instance's viewers before their connections close.
-      await Promise.all([...ended].map(([threadId, liveSeq]) => hub.reached(threadId, liveSeq, 1000)));
-      runs.close();
-      await teams.close();
-      clearInterval(heartbeat);
-      clearInterval(failoverSweep);
-      for (const connection of connections) connection.close(CloseCode.goingAway, 'server going away');
-      await new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        server.closeAllConnections();
-      });
-      wss.close();
-      await store.close();
-      logger.info('stopped');
+    shutdown(drainMs = config.drainMs) {
+      stopping ??= stop(drainMs);
+      return stopping;
     },
   };
+}
+
+/** The host to put in a URL a person opens: a wildcard address means this machine. */
+export function displayHost(host: string): string {
+  if (host === '0.0.0.0' || host === '::' || host === '') return 'localhost';
+  return host.includes(':') ? `[${host}]` : host;
 }

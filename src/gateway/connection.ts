@@ -244,7 +244,11 @@ export class Connection implements ThreadViewer {
       return;
     }
     if (frame.protocol !== PROTOCOL_VERSION) {
-      this.send({ type: 'incompatible', reason: `this server speaks protocol ${PROTOCOL_VERSION}` });
+      this.send({
+        type: 'incompatible',
+        reason: `this server speaks protocol ${PROTOCOL_VERSION}`,
+        ...(frame.requestId ? { requestId: frame.requestId } : {}),
+      });
       this.close(CloseCode.incompatible, 'incompatible protocol');
       return;
     }
@@ -307,8 +311,21 @@ export class Connection implements ThreadViewer {
     this.limiters.createThread.take();
     this.requireParticipant(frame.threadId);
     const teamName = frame.team ?? this.context.teams.defaultTeam;
-    if (!this.context.teams.get(teamName))
-      throw new RequestError(ErrorCode.notFound, `unknown team "${teamName}"`);
+    if (!this.context.teams.get(teamName)) {
+      // A thread that exists keeps its team whatever `team` says: existing, nothing changes.
+      const current =
+        frame.threadId === undefined ? null : await this.context.store.getThread(frame.threadId);
+      if (!current || frame.threadId === undefined)
+        throw new RequestError(ErrorCode.notFound, `unknown team "${teamName}"`);
+      this.send({
+        type: 'thread-created',
+        requestId: frame.requestId,
+        threadId: frame.threadId,
+        existing: true,
+        team: current.team,
+      });
+      return;
+    }
     const threadId = frame.threadId ?? nanoid(16);
     const { thread, existing } = await this.context.store.createThread({
       threadId,

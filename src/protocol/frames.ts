@@ -7,13 +7,34 @@ import { ErrorCode, MessageStatus, RunEndReason } from './codes.ts';
 const MAX_ID = 128;
 const MAX_TEXT = 32_768;
 
+/**
+ * A string of at most `max` characters counted in Unicode code points (as JSON Schema's maxLength
+ * counts them), not UTF-16 units: 64 emoji are 64 characters. Too long is `too_big` (`too-large`).
+ */
+export function maxCodePoints(schema: z.ZodString, max: number) {
+  return schema
+    .check((context) => {
+      if (context.value.length > max && [...context.value].length > max) {
+        context.issues.push({
+          code: 'too_big',
+          origin: 'string',
+          maximum: max,
+          inclusive: true,
+          input: context.value,
+          message: `Too big: expected string to have <=${max} characters`,
+        });
+      }
+    })
+    .meta({ maxLength: max });
+}
+
 export const id = z
   .string()
   .min(1)
   .max(MAX_ID)
   .regex(/^[A-Za-z0-9_.:-]+$/, 'letters, digits and _ . : - only');
-const requestId = z.string().min(1).max(MAX_ID);
-const cursor = z.string().min(1).max(256);
+const requestId = maxCodePoints(z.string().min(1), MAX_ID);
+const cursor = maxCodePoints(z.string().min(1), 256);
 
 // ---------------------------------------------------------------------------------------------
 // Message content: typed parts of a stored message and typed fields of a delta.
@@ -125,16 +146,16 @@ export type Message = z.infer<typeof Message>;
 export const Hello = z.strictObject({
   type: z.literal('hello'),
   protocol: z.number().int(),
-  token: z.string().max(8192).optional(),
-  user: z.string().min(1).max(64).optional(),
+  token: maxCodePoints(z.string(), 8192).optional(),
+  user: maxCodePoints(z.string().min(1), 64).optional(),
   requestId: requestId.optional(),
 });
 export const CreateThread = z.strictObject({
   type: z.literal('create-thread'),
   requestId,
   threadId: id.optional(),
-  team: z.string().min(1).max(MAX_ID).optional(),
-  metadata: z.record(z.string().max(64), z.string().max(1024)).optional(),
+  team: maxCodePoints(z.string().min(1), MAX_ID).optional(),
+  metadata: z.record(maxCodePoints(z.string(), 64), maxCodePoints(z.string(), 1024)).optional(),
 });
 export const Subscribe = z.strictObject({
   type: z.literal('subscribe'),
@@ -148,7 +169,7 @@ export const Post = z.strictObject({
   requestId,
   threadId: id,
   clientMessageId: id,
-  text: z.string().min(1).max(MAX_TEXT),
+  text: maxCodePoints(z.string().min(1), MAX_TEXT),
 });
 export const Cancel = z.strictObject({ type: z.literal('cancel'), requestId, threadId: id });
 export const History = z.strictObject({
@@ -196,7 +217,11 @@ export const Welcome = loose({
     historyPageLimit: z.number(),
   }).optional(),
 });
-export const Incompatible = loose({ type: z.literal('incompatible'), reason: z.string() });
+export const Incompatible = loose({
+  type: z.literal('incompatible'),
+  reason: z.string(),
+  requestId: z.string().optional(),
+});
 export const ErrorFrame = loose({
   type: z.literal('error'),
   requestId: z.string().optional(),

@@ -59,8 +59,9 @@ export class ControlledModel implements ModelClient {
           });
         });
       } else {
-        // As a model over the network: other work (the run's publishes) goes on between fragments.
-        await new Promise<void>((resolve) => setImmediate(resolve));
+        // As a model over the network: other work (the run's publishes) goes on between fragments;
+        // a long reply takes about a millisecond a fragment (it streams for a while).
+        await new Promise<void>((resolve) => (padding ? setTimeout(resolve, 1) : setImmediate(resolve)));
       }
     }
     yield { type: 'finish', reason: 'stop' };

@@ -1,0 +1,90 @@
+// Chorus's HTTP routes: `/healthz`, `/readyz`, `/metrics` and the viewer page at `/`, all under an
+// optional base path. `handle` decides at once whether a request is Chorus's (and then answers it)
+// or not (and then leaves the response untouched), so that a host server can fall through to its
+// own routes.
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Logger } from '../log.ts';
+import type { Metrics } from '../metrics.ts';
+import type { Store } from '../store/store.ts';
+import type { TeamRegistry } from '../teams/team.ts';
+import { renderIndexPage } from '../web/index-page.ts';
+
+export interface HttpRoutesOptions {
+  instanceId: string;
+  store: Store;
+  metrics: Metrics;
+  teams: TeamRegistry;
+  isDraining: () => boolean;
+  logger: Logger;
+  /** '' or a path like `/chorus` (no trailing slash) that every route is under. */
+  basePath: string;
+}
+
+type Route = (request: IncomingMessage, response: ServerResponse) => Promise<void> | void;
+
+/** Returns the request handler: true when the request was Chorus's (it is answered), false otherwise. */
+export function createHttpRoutes(
+  options: HttpRoutesOptions,
+): (request: IncomingMessage, response: ServerResponse) => boolean {
+  const { instanceId, store, metrics, teams, isDraining, logger, basePath } = options;
+
+  const json = (response: ServerResponse, status: number, body: unknown): void => {
+    response.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(body));
+  };
+
+  const health: Route = (_request, response) => json(response, 200, { status: 'ok', instanceId });
+
+  const readiness: Route = async (_request, response) => {
+    let storeOk = true;
+    try {
+      await store.ping();
+    } catch (error) {
+      logger.debug({ err: error }, 'readiness: store ping failed');
+      storeOk = false;
+    }
+    const draining = isDraining();
+    const ready = storeOk && !draining;
+    json(response, ready ? 200 : 503, {
+      ready,
+      store: storeOk ? 'ok' : 'unavailable',
+      draining,
+      instanceId,
+    });
+  };
+
+  const metricsRoute: Route = async (_request, response) => {
+    const text = await metrics.registry.metrics();
+    response.writeHead(200, { 'content-type': metrics.registry.contentType }).end(text);
+  };
+
+  const indexPage: Route = (_request, response) => {
+    response
+      .writeHead(200, { 'content-type': 'text/html; charset=utf-8' })
+      .end(renderIndexPage({ teams: teams.names(), defaultTeam: teams.defaultTeam }));
+  };
+
+  const routes = new Map<string, Route>([
+    [`${basePath}/healthz`, health],
+    [`${basePath}/readyz`, readiness],
+    [`${basePath}/metrics`, metricsRoute],
+    [`${basePath}/`, indexPage],
+    [`${basePath}/index.html`, indexPage],
+  ]);
+
+  return (request, response) => {
+    const route = routes.get(pathOf(request));
+    if (!route) return false;
+    Promise.resolve()
+      .then(() => route(request, response))
+      .catch((error: unknown) => {
+        logger.error({ err: error, url: request.url }, 'http request failed');
+        if (!response.headersSent) response.writeHead(500).end('internal error');
+      });
+    return true;
+  };
+}
+
+/** The path of a request's URL, without query or fragment. */
+export function pathOf(request: IncomingMessage): string {
+  return new URL(request.url ?? '/', 'http://localhost').pathname;
+}

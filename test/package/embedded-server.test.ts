@@ -1,0 +1,66 @@
+// `chorus/server`: Chorus inside a host's own HTTP server, under a base path. Chorus answers its
+// routes and upgrades and hands back everything else; close() drains and tells clients 1001.
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { afterEach, describe, expect, it } from 'vitest';
+import { ChorusClient } from '../../src/client/index.ts';
+import { createChorusServer, silentLogger, type ChorusServer } from '../../src/server/index.ts';
+import { until } from '../client/support.ts';
+
+describe('Chorus embedded in a host HTTP server', () => {
+  let chorus: ChorusServer | undefined;
+  let server: Server | undefined;
+  let client: ChorusClient | undefined;
+
+  afterEach(async () => {
+    client?.close();
+    await chorus?.close({ drainMs: 0 });
+    await new Promise<void>((resolve) => (server ? server.close(() => resolve()) : resolve()));
+  });
+
+  it('serves its routes and WebSocket under the base path and leaves the rest to the host', async () => {
+    chorus = await createChorusServer({
+      env: { CHORUS_DEMO_TOKENS_PER_SECOND: '0' },
+      basePath: '/chorus/',
+      logger: silentLogger,
+    });
+    const embedded = chorus;
+    const upgrades: string[] = [];
+    server = createServer((request, response) => {
+      if (!embedded.handleRequest(request, response)) response.writeHead(404).end('host: not found');
+    });
+    server.on('upgrade', (request, socket, head) => {
+      if (embedded.handleUpgrade(request, socket, head)) return;
+      upgrades.push(request.url ?? '');
+      socket.destroy();
+    });
+    await new Promise<void>((resolve) => server?.listen(0, '127.0.0.1', resolve));
+    const origin = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+
+    expect((await fetch(`${origin}/chorus/healthz`)).status).toBe(200);
+    expect((await fetch(`${origin}/chorus/readyz`)).status).toBe(200);
+    expect(await (await fetch(`${origin}/chorus/`)).text()).toMatch(/<html/);
+    const host = await fetch(`${origin}/healthz`);
+    expect([host.status, await host.text()]).toEqual([404, 'host: not found']);
+
+    client = new ChorusClient({ url: `${origin.replace('http', 'ws')}/chorus/ws`, user: 'guest' });
+    const { threadId } = await client.createThread();
+    const thread = client.thread(threadId);
+    const ended = thread.once('run-end');
+    await thread.post('Hello').done;
+    expect((await ended).reason).toBe('terminated');
+
+    const stray = new WebSocket(`${origin.replace('http', 'ws')}/ws`);
+    await new Promise((resolve) => stray.addEventListener('error', resolve));
+    expect(upgrades).toEqual(['/ws']);
+
+    const watching = client;
+    await embedded.close({ drainMs: 0 });
+    await until(
+      [watching],
+      'the client to see the server go away',
+      () => watching.connection.lastClose?.code === 1001,
+    );
+    expect((await fetch(`${origin}/chorus/readyz`)).status).toBe(503);
+  });
+});
