@@ -43,6 +43,7 @@ export const configSchema = z.object({
   CHORUS_MAX_ITERATIONS: integer(6, 1, 100),
   CHORUS_MODEL_CONCURRENCY: integer(64, 1, 100_000),
   CHORUS_DELTA_WINDOW_MS: integer(8, 0, 1000),
+  CHORUS_DELTA_WINDOW_MAX_MS: integer(40, 0, 1000),
   CHORUS_POST_RATE: z.coerce.number().min(0).default(5),
   CHORUS_POST_BURST: integer(10, 1),
   CHORUS_SUBSCRIBE_RATE: z.coerce.number().min(0).default(10),
@@ -101,6 +102,8 @@ export interface Config {
   maxIterations: number;
   /** Text deltas within this window of the last published one leave as one frame (0: never merge). */
   deltaWindowMs: number;
+  /** The merge window grows with the event loop's delay up to this (load-adaptive; ≤ deltaWindowMs: fixed). */
+  deltaWindowMaxMs: number;
   /** Model streams at once on this instance; further turns wait (chorus_model_streams_waiting). */
   modelConcurrency: number;
   /** Per-connection token buckets (rate per second, 0: unlimited; burst: the bucket's size). */
@@ -165,6 +168,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     maxIterations: value.CHORUS_MAX_ITERATIONS,
     modelConcurrency: value.CHORUS_MODEL_CONCURRENCY,
     deltaWindowMs: value.CHORUS_DELTA_WINDOW_MS,
+    deltaWindowMaxMs: value.CHORUS_DELTA_WINDOW_MAX_MS,
     postRate: value.CHORUS_POST_RATE,
     postBurst: value.CHORUS_POST_BURST,
     subscribeRate: value.CHORUS_SUBSCRIBE_RATE,

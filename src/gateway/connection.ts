@@ -9,7 +9,7 @@ import { CloseCode, ErrorCode, PROTOCOL_VERSION } from '../protocol/codes.ts';
 /** Requests a client may send after `hello` before `welcome` arrives (they wait for it). */
 const MAX_PENDING_FRAMES = 32;
 import type { ClientFrame, ServerFrame, ThreadEvent } from '../protocol/frames.ts';
-import type { LiveEnvelope, StoredItem } from '../store/store.ts';
+import { envelopeType, type LiveEnvelope, type StoredItem } from '../store/store.ts';
 import type { ThreadViewer } from '../hub/hub.ts';
 import { RequestError, StoreError } from '../errors.ts';
 import { AuthFailure, mayAccessThread, openAccess, type Principal } from './auth.ts';
@@ -576,6 +576,8 @@ export class Connection implements ThreadViewer {
    * gives `recovered: false` — never a silent continuation into the new history.
    */
   private fromAnotherEpoch(threadId: string, subscription: Subscription, envelope: LiveEnvelope): boolean {
+    const type = envelopeType(envelope);
+    if (type !== 'message' && type !== 'message-end') return false;
     const { event } = envelope;
     if (event.type !== 'message' && event.type !== 'message-end') return false;
     if (subscription.epochPrefix === null || event.cursor.startsWith(subscription.epochPrefix)) return false;
@@ -598,7 +600,7 @@ export class Connection implements ThreadViewer {
   ): void {
     if (subscription.holds > 0) this.hold(subscription, data);
     else this.sendRaw(data);
-    if (envelope.event.type === 'thread-deleted' && this.subscriptions.get(threadId) === subscription) {
+    if (envelopeType(envelope) === 'thread-deleted' && this.subscriptions.get(threadId) === subscription) {
       this.subscriptions.delete(threadId);
       this.context.hub.remove(threadId, this);
       this.context.metrics.subscriptions.dec();

@@ -12,7 +12,7 @@ type Mergeable = 'text' | 'reasoning' | 'refusal';
 
 export class DeltaCoalescer {
   private readonly publish: (delta: DeltaContent) => Promise<unknown>;
-  private readonly windowMs: number;
+  private readonly windowMs: () => number;
   private pending: { kind: Mergeable; delta: DeltaContent } | null = null;
   private timer: NodeJS.Timeout | undefined;
   private lastPublishAt = Number.NEGATIVE_INFINITY;
@@ -20,9 +20,10 @@ export class DeltaCoalescer {
   private inFlight = 0;
   private failure: { error: unknown } | null = null;
 
-  constructor(publish: (delta: DeltaContent) => Promise<unknown>, windowMs: number) {
+  /** `windowMs`: fixed, or read for every delta (a load-adaptive window, delta-window.ts). */
+  constructor(publish: (delta: DeltaContent) => Promise<unknown>, windowMs: number | (() => number)) {
     this.publish = publish;
-    this.windowMs = windowMs;
+    this.windowMs = typeof windowMs === 'number' ? () => windowMs : windowMs;
   }
 
   /** Queues a delta; resolves at once unless too many publishes are in flight. */
@@ -35,7 +36,7 @@ export class DeltaCoalescer {
     }
     this.flushPending();
     const now = performance.now();
-    const wait = this.lastPublishAt + this.windowMs - now;
+    const wait = this.lastPublishAt + this.windowMs() - now;
     if (kind !== null && wait > 0) {
       this.pending = { kind, delta: { [kind]: delta[kind] } };
       this.timer = setTimeout(() => this.flushPending(), wait);

@@ -13,6 +13,7 @@ import { RequestError, StoreError } from '../errors.ts';
 import { RunAbort } from '../agents/group-chat.ts';
 import { foldCurrentRun, type InFlightMessage } from './current-run.ts';
 import { DeltaCoalescer } from './delta-coalescer.ts';
+import { adaptiveDeltaWindow, type DeltaWindow } from './delta-window.ts';
 import { CrashPoint, reach } from './crash-points.ts';
 import type {
   CancelReason,
@@ -50,6 +51,8 @@ export interface RunManagerOptions {
   contextMessages?: number;
   /** Text deltas arriving within this window of the last published one are merged (0: never). */
   deltaWindowMs?: number;
+  /** The window grows with the event loop's delay up to this (delta-window.ts); ≤ deltaWindowMs: fixed. */
+  deltaWindowMaxMs?: number;
   logger: Logger;
   metrics: Metrics;
 }
@@ -80,9 +83,11 @@ export class RunManager {
   /** While draining: the last event each run ended by the drain published (thread → live seq). */
   private readonly drainedEnds = new Map<string, number>();
   private readonly offSignal: () => void;
+  private readonly deltaWindow: DeltaWindow;
 
   constructor(options: RunManagerOptions) {
-    this.options = { contextMessages: 200, deltaWindowMs: 0, ...options };
+    this.options = { contextMessages: 200, deltaWindowMs: 0, deltaWindowMaxMs: 0, ...options };
+    this.deltaWindow = adaptiveDeltaWindow(this.options.deltaWindowMs, this.options.deltaWindowMaxMs);
     this.offSignal = options.store.onSignal(
       (signal) => {
         const run = this.active.get(signal.threadId);
@@ -285,6 +290,7 @@ export class RunManager {
 
   close(): void {
     this.offSignal();
+    this.deltaWindow.close();
   }
 
   /**
@@ -459,7 +465,7 @@ export class RunManager {
               seq += 1;
               const frame: ThreadEvent = { type: 'message-delta', threadId, messageId, seq, ...delta };
               checked(await store.publishRunEvents(lease, runId, [frame]));
-            }, this.options.deltaWindowMs);
+            }, this.deltaWindow.current);
             checked(
               await store.publishRunEvents(lease, runId, [
                 {

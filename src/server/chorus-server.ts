@@ -130,6 +130,7 @@ function assemble(parts: {
     leaseMs: config.leaseMs,
     queueMax: config.queueMax,
     deltaWindowMs: config.deltaWindowMs,
+    deltaWindowMaxMs: config.deltaWindowMaxMs,
     logger,
     metrics,
   });

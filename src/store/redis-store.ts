@@ -120,7 +120,9 @@ export class RedisStore implements Store {
         ...options.cluster.options,
         redisOptions: { ...failFast, ...options.cluster.options?.redisOptions },
       };
-      this.client = new Cluster(options.cluster.nodes, clusterOptions);
+      // Commands issued in the same tick (every thread's deltas, a post and its sweep mark) leave in
+      // one write.
+      this.client = new Cluster(options.cluster.nodes, { enableAutoPipelining: true, ...clusterOptions });
       this.subscriber = new Cluster(options.cluster.nodes, { ...clusterOptions, shardedSubscribers: true });
       this.subscriber.on('node error', this.clientOnNodeError('subscriber'));
       this.client.on('node error', this.clientOnNodeError('commands'));
@@ -130,6 +132,9 @@ export class RedisStore implements Store {
         retryStrategy: retry,
         enableOfflineQueue: false,
         connectionName: 'chorus',
+        // Commands issued in the same tick (every thread's deltas, a post and its sweep mark) leave
+        // in one write.
+        enableAutoPipelining: true,
         ...failFast,
         ...options.redis,
       };
@@ -137,7 +142,11 @@ export class RedisStore implements Store {
         options.url === undefined ? new Redis(redisOptions) : new Redis(options.url, redisOptions);
       this.client = client;
       // The store re-subscribes by itself after a reconnect (and reports the gap first).
-      this.subscriber = client.duplicate({ connectionName: 'chorus-subscriber', autoResubscribe: false });
+      this.subscriber = client.duplicate({
+        connectionName: 'chorus-subscriber',
+        autoResubscribe: false,
+        enableAutoPipelining: false,
+      });
     }
     this.publishCommand = this.clustered ? 'SPUBLISH' : 'PUBLISH';
     this.scripts = new RedisScripts(this.client);

@@ -11,7 +11,13 @@
 import type { Cluster, Redis } from 'ioredis';
 import type { Logger } from '../log.ts';
 import type { ThreadEvent } from '../protocol/frames.ts';
-import type { ControlSignal, LiveEnvelope, LiveListener, LiveSubscription } from './store.ts';
+import {
+  envelopeType,
+  type ControlSignal,
+  type LiveEnvelope,
+  type LiveListener,
+  type LiveSubscription,
+} from './store.ts';
 
 type RedisClient = Redis | Cluster;
 
@@ -343,7 +349,7 @@ export class RedisSubscriptions {
     } else {
       // A thread-deleted after a hole is the thread's last word (it was lost and re-created, or
       // its counter started over): deliver it as such rather than as a gap.
-      if (envelope.liveSeq !== state.lastSeq + 1 && envelope.event.type !== 'thread-deleted') {
+      if (envelope.liveSeq !== state.lastSeq + 1 && envelopeType(envelope) !== 'thread-deleted') {
         this.reportGap(state, `live sequence jumped from ${state.lastSeq} to ${envelope.liveSeq}`);
       }
       state.lastSeq = envelope.liveSeq;
@@ -387,10 +393,22 @@ export function decodeLivePayload(payload: string): LiveEnvelope | null {
 
 export function envelopeOf(liveSeq: number, frame: string): LiveEnvelope | null {
   if (!Number.isSafeInteger(liveSeq) || liveSeq < 1) return null;
+  if (frame.startsWith(DELTA_PREFIX) && frame.endsWith('}')) {
+    // Deltas are most events and are forwarded as they are: parsed only if someone reads `event`.
+    let parsed: ThreadEvent | undefined;
+    const envelope = { liveSeq, frame } as LiveEnvelope;
+    Object.defineProperty(envelope, 'event', {
+      enumerable: true,
+      get: () => (parsed ??= parseJson(frame) as ThreadEvent),
+    });
+    return envelope;
+  }
   const event = parseJson(frame);
   if (!isRecord(event) || typeof event.type !== 'string' || typeof event.threadId !== 'string') return null;
   return { liveSeq, event: event as ThreadEvent, frame };
 }
+
+const DELTA_PREFIX = '{"type":"message-delta","threadId":"';
 
 function parseSignal(payload: string): ControlSignal | null {
   const signal = parseJson(payload);

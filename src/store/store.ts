@@ -45,6 +45,21 @@ export interface LiveEnvelope {
   frame: string;
 }
 
+const TYPE_PREFIX = '{"type":"';
+
+/**
+ * The event's type, read off its frame without parsing it (every frame is the JSON of an event whose
+ * first field is `type`); a receiving instance never needs to parse a delta it only forwards.
+ */
+export function envelopeType(envelope: LiveEnvelope): ThreadEvent['type'] {
+  const { frame } = envelope;
+  if (frame.startsWith(TYPE_PREFIX)) {
+    const end = frame.indexOf('"', TYPE_PREFIX.length);
+    if (end > 0) return frame.slice(TYPE_PREFIX.length, end) as ThreadEvent['type'];
+  }
+  return envelope.event.type;
+}
+
 /** Instance-wide control signals, the fast path of state the run holder also reads from the store. */
 export type ControlSignal =
   | { type: 'cancel'; threadId: string; runId: string; reason: CancelReason }
