@@ -3,6 +3,7 @@
 //   npm run bench                 full run (about 3–4½ minutes)
 //   npm run bench -- --quick      shorter steps, fewer viewers and connections (about 1 minute)
 //   npm run bench -- --only=fanout,memory,resume,ttft    a subset of scenarios
+//   npm run bench -- --only=fanout --ladders=threads      a subset of the fan-out ladders
 //   npm run bench -- --systems=chorus,ws-relay           a subset of systems (fan-out, memory)
 //   npm run bench -- --redis-url=redis://127.0.0.1:6379  use an existing Redis (a unique prefix,
 //                                                        cleaned up) instead of an own redis-server
@@ -27,7 +28,15 @@ import { describe } from './lib/ipc.ts';
 import { startBenchRedis, type BenchRedis } from './lib/redis.ts';
 import { renderMarkdown, type BenchResults } from './lib/report.ts';
 import type { SystemName } from './load/viewers.ts';
-import { FanoutRunner, runFanout, type FanoutOptions } from './scenarios/fanout.ts';
+import {
+  FanoutRunner,
+  runFanout,
+  VIEWERS_PER_THREAD,
+  type FanoutOptions,
+  type LadderKind,
+} from './scenarios/fanout.ts';
+
+const LADDER_KINDS: readonly LadderKind[] = ['rate', 'viewers', 'threads'];
 import { measureMemory } from './scenarios/memory.ts';
 import { measureResume } from './scenarios/resume.ts';
 import {
@@ -57,11 +66,12 @@ const PROFILES = {
     rateLadderSeconds: 2,
     viewerLadderRate: 100,
     viewerLadderSeconds: 2,
+    threadsLadderSeconds: 4,
     maxViewers: 6400,
     refineSteps: 1,
     attempts: 2,
     inconclusiveAttempts: 1,
-    fanoutSeconds: 190,
+    fanoutSeconds: 280,
     memoryConnections: 5000,
     memoryThreads: 100,
     memoryWarmup: 200,
@@ -69,7 +79,7 @@ const PROFILES = {
     resumeRounds: 20,
     ttftRuns: 30,
     modelTtftMs: 5,
-    budgetSeconds: 285,
+    budgetSeconds: 400,
   },
   quick: {
     viewers: 100,
@@ -80,11 +90,12 @@ const PROFILES = {
     rateLadderSeconds: 1,
     viewerLadderRate: 100,
     viewerLadderSeconds: 1,
+    threadsLadderSeconds: 2,
     maxViewers: 1600,
     refineSteps: 0,
     attempts: 1,
     inconclusiveAttempts: 0,
-    fanoutSeconds: 48,
+    fanoutSeconds: 75,
     memoryConnections: 1000,
     memoryThreads: 50,
     memoryWarmup: 100,
@@ -92,7 +103,7 @@ const PROFILES = {
     resumeRounds: 5,
     ttftRuns: 10,
     modelTtftMs: 5,
-    budgetSeconds: 75,
+    budgetSeconds: 105,
   },
 } as const;
 
@@ -134,6 +145,7 @@ async function main(): Promise<number> {
       quick: { type: 'boolean', default: false },
       only: { type: 'string' },
       systems: { type: 'string' },
+      ladders: { type: 'string' },
       'redis-url': { type: 'string' },
       profile: { type: 'boolean', default: false },
     },
@@ -143,6 +155,7 @@ async function main(): Promise<number> {
   const profile = PROFILES[mode];
   const scenarios = new Set<Scenario>(parseList(values.only, SCENARIOS, 'scenario'));
   const systems = parseList(values.systems, ALL_SYSTEMS, 'system');
+  const ladders = new Set(parseList(values.ladders, LADDER_KINDS, 'ladder'));
   installCleanup();
 
   const startedAt = performance.now();
@@ -241,24 +254,34 @@ async function main(): Promise<number> {
             warmUpSeconds: profile.warmUpSeconds,
             moderateRate: profile.moderateRate,
             moderateSeconds: profile.moderateSeconds,
-            ladders: {
-              rate: {
-                fixed: profile.viewers,
-                stepSeconds: profile.rateLadderSeconds,
-                refineSteps: profile.refineSteps,
-                startLoad: profile.startLoad,
-                deadline: Math.min(deadline, fanoutStart + profile.fanoutSeconds * 500),
-              },
-              viewers: {
-                fixed: profile.viewerLadderRate,
-                stepSeconds: profile.viewerLadderSeconds,
-                refineSteps: profile.refineSteps,
-                // Each load generator holds half of every system's viewers: 1.5 × maxViewers descriptors.
-                maxViewers: Math.min(profile.maxViewers, Math.floor(((openFileLimit() - 1000) * 2) / 3)),
-                startLoad: profile.startLoad,
-                deadline: Math.min(deadline, fanoutStart + profile.fanoutSeconds * 1000),
-              },
-            },
+            ladders: Object.fromEntries(
+              Object.entries({
+                rate: {
+                  fixed: profile.viewers,
+                  stepSeconds: profile.rateLadderSeconds,
+                  refineSteps: profile.refineSteps,
+                  startLoad: profile.startLoad,
+                  deadline: Math.min(deadline, fanoutStart + profile.fanoutSeconds * 350),
+                },
+                viewers: {
+                  fixed: profile.viewerLadderRate,
+                  stepSeconds: profile.viewerLadderSeconds,
+                  refineSteps: profile.refineSteps,
+                  // Each load generator holds half of every system's viewers: 1.5 × maxViewers descriptors.
+                  maxViewers: Math.min(profile.maxViewers, Math.floor(((openFileLimit() - 1000) * 2) / 3)),
+                  startLoad: profile.startLoad,
+                  deadline: Math.min(deadline, fanoutStart + profile.fanoutSeconds * 650),
+                },
+                threads: {
+                  fixed: VIEWERS_PER_THREAD,
+                  stepSeconds: profile.threadsLadderSeconds,
+                  refineSteps: profile.refineSteps,
+                  maxViewers: Math.min(profile.maxViewers, Math.floor(((openFileLimit() - 1000) * 2) / 3)),
+                  startLoad: 5000,
+                  deadline: Math.min(deadline, fanoutStart + profile.fanoutSeconds * 1000),
+                },
+              }).filter(([kind]) => ladders.has(kind as LadderKind)),
+            ),
             attempts: profile.attempts,
             inconclusiveAttempts: profile.inconclusiveAttempts,
             log,

@@ -1,5 +1,6 @@
 // The results: one JSON document and a Markdown rendering of it (summary against the targets,
 // then the ladders step by step and the detail of each scenario).
+import { THREAD_RATE, VIEWERS_PER_THREAD } from '../scenarios/fanout.ts';
 import type { FanoutResult, LadderKind, LadderResult, StepResult } from '../scenarios/fanout.ts';
 import type { MemoryResult } from '../scenarios/memory.ts';
 import type { ResumeResult } from '../scenarios/resume.ts';
@@ -42,10 +43,12 @@ const ms = (value: number | undefined) =>
   value === undefined || Number.isNaN(value) ? '—' : value < 10 ? value.toFixed(2) : value.toFixed(1);
 const int = (value: number) => Math.round(value).toLocaleString('en-US');
 const check = (ok: boolean) => (ok ? '✅' : '❌');
-const LADDER_KINDS: LadderKind[] = ['rate', 'viewers'];
+const LADDER_KINDS: LadderKind[] = ['rate', 'viewers', 'threads'];
 const LADDER_TITLES: Record<LadderKind, (ladder: LadderResult) => string> = {
   rate: (ladder) => `Rate ladder (${ladder.fixed} viewers, ${ladder.stepSeconds} s steps)`,
   viewers: (ladder) => `Viewer ladder (${ladder.fixed} tokens/s, ${ladder.stepSeconds} s steps)`,
+  threads: (ladder) =>
+    `Many-threads ladder (threads × ${ladder.fixed} viewers, ${THREAD_RATE} tokens/s per thread, ${ladder.stepSeconds} s steps)`,
 };
 const STEP_HEADER =
   '| step | load tok/s | rate × viewers | p50 ms | p99 ms | max ms | tokens/frame | CPU % A / B / Redis / gen / other | loop A / B | B µs/frame | result |';
@@ -153,6 +156,10 @@ export function renderMarkdown(results: BenchResults): string {
   fanoutRow(
     'viewers',
     `1b. fan-out, the same — viewer ladder: the producer at ${settings.viewerLadderRate} tokens/s (a fast model), viewers double (about one frame per token per viewer)`,
+  );
+  fanoutRow(
+    'threads',
+    `1c. many threads: T threads × ${VIEWERS_PER_THREAD} viewers over two instances, each thread's model at ${THREAD_RATE} tokens/s, T doubles — highest load with p99 < ${P99_LIMIT_MS} ms and ≥ 99% delivered, tokens delivered/s (T = load / ${THREAD_RATE * VIEWERS_PER_THREAD})`,
   );
   push(
     `| 2. token → viewer latency on another instance at moderate load (${settings.moderateRate} tok/s × ${settings.viewers} viewers), p50 / p99 ms | p99 < 10 ms | ${SYSTEMS.map(moderate).join(' | ')} | ${chorusModerate ? check(chorusModerate.latency.p99 < 10 && chorusModerate.passed) : '—'} |`,

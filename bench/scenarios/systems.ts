@@ -36,6 +36,8 @@ export interface SystemUnderTest {
   readonly targets: readonly string[];
   readonly a: ManagedChild;
   readonly b: ManagedChild;
+  /** Makes sure the threads / rooms exist (Chorus creates threads; rooms need nothing). */
+  prepare(targets: readonly string[]): Promise<void>;
   /** Starts producing `count` tokens at `rate` on instance A; resolves once production is under way. */
   produce(target: string, rate: number, count: number): Promise<void>;
   /** After a step: stops what still runs (abort) and waits until A is idle (bounded). */
@@ -129,6 +131,7 @@ export async function startChorus(
     await poster.request({ type: 'create-thread', threadId, team: BENCH_TEAM }, 'thread-created');
   }
   let posts = 0;
+  const created = new Set<string>(FANOUT_TARGETS);
   return {
     name: 'chorus',
     viewerUrl: `ws://127.0.0.1:${readyB.port}/ws`,
@@ -138,6 +141,13 @@ export async function startChorus(
     poster,
     portA: readyA.port,
     portB: readyB.port,
+    async prepare(threadIds) {
+      for (const threadId of threadIds) {
+        if (created.has(threadId)) continue;
+        await poster.request({ type: 'create-thread', threadId, team: BENCH_TEAM }, 'thread-created');
+        created.add(threadId);
+      }
+    },
     async produce(threadId, rate, count) {
       posts += 1;
       await poster.request(
@@ -193,19 +203,21 @@ export async function startPeer(
   const a = peerServer(script, `${system}-A`, options);
   const b = peerServer(script, `${system}-B`, options);
   const [, readyB] = await Promise.all([a.ready, b.ready]);
-  let production: Promise<unknown> = Promise.resolve();
+  const production = new Map<string, Promise<unknown>>();
   return {
     name: system,
     viewerUrl: system === 'socketio' ? `http://127.0.0.1:${readyB.port}` : `ws://127.0.0.1:${readyB.port}/ws`,
     targets: FANOUT_TARGETS,
     a,
     b,
+    async prepare() {},
     async produce(room, rate, count) {
-      production = a.request('produce', { room, rate, count }, Math.ceil((count / rate) * 1000) + 30_000);
-      production.catch(() => undefined);
+      const running = a.request('produce', { room, rate, count }, Math.ceil((count / rate) * 1000) + 30_000);
+      running.catch(() => undefined);
+      production.set(room, running);
     },
-    async settle() {
-      await production;
+    async settle(room) {
+      await production.get(room);
     },
     async stop() {
       await Promise.all([a.stop(), b.stop()]);
