@@ -47,6 +47,23 @@ export class DeltaCoalescer {
     this.throwIfFailed();
   }
 
+  /**
+   * Queues another write in the same chain, ahead of the deltas that follow (the message's start):
+   * the producer goes on at once, and its failure surfaces like a delta's.
+   */
+  lead(write: () => Promise<unknown>): void {
+    this.inFlight += 1;
+    this.chain = this.chain.then(async () => {
+      try {
+        if (!this.failure) await write();
+      } catch (error) {
+        this.failure ??= { error };
+      } finally {
+        this.inFlight -= 1;
+      }
+    });
+  }
+
   /** Publishes what waits and resolves when every publish is done; throws the first failure. */
   async drain(): Promise<void> {
     this.flushPending();
@@ -69,16 +86,7 @@ export class DeltaCoalescer {
 
   private emit(delta: DeltaContent): void {
     this.lastPublishAt = performance.now();
-    this.inFlight += 1;
-    this.chain = this.chain.then(async () => {
-      try {
-        if (!this.failure) await this.publish(delta);
-      } catch (error) {
-        this.failure ??= { error };
-      } finally {
-        this.inFlight -= 1;
-      }
-    });
+    this.lead(() => this.publish(delta));
   }
 
   private throwIfFailed(): void {

@@ -466,19 +466,20 @@ export class RunManager {
               const frame: ThreadEvent = { type: 'message-delta', threadId, messageId, seq, ...delta };
               checked(await store.publishRunEvents(lease, runId, [frame]));
             }, this.deltaWindow.current);
-            checked(
-              await store.publishRunEvents(lease, runId, [
-                {
-                  type: 'message-start',
-                  threadId,
-                  runId,
-                  messageId: event.messageId,
-                  agent: event.agent,
-                  createdAt: event.createdAt,
-                },
-              ]),
-            );
-            reach(CrashPoint.messageStarted);
+            const start: ThreadEvent = {
+              type: 'message-start',
+              threadId,
+              runId,
+              messageId: event.messageId,
+              agent: event.agent,
+              createdAt: event.createdAt,
+            };
+            // Not awaited: the model is called at once (time to first token); the start leaves
+            // first on the message's publish chain, and a refusal stops the run at the next delta.
+            deltas.lead(async () => {
+              checked(await store.publishRunEvents(lease, runId, [start]));
+              reach(CrashPoint.messageStarted);
+            });
             break;
           }
           case 'message-delta':

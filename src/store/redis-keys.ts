@@ -82,15 +82,15 @@ export function redisKeys(prefix: string = DEFAULT_REDIS_PREFIX): RedisKeys {
 export function threadScriptKeys(keys: ThreadKeys): string[] {
   return [
     keys.meta,
-    keys.history,
-    keys.idempotency,
-    keys.idempotencyTimes,
     keys.lease,
-    keys.leaseToken,
-    keys.queue,
     keys.run,
     keys.live,
     keys.liveSeq,
+    keys.history,
+    keys.idempotency,
+    keys.idempotencyTimes,
+    keys.leaseToken,
+    keys.queue,
     keys.values,
   ];
 }

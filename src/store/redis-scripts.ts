@@ -36,6 +36,18 @@ export type IndexScriptName = (typeof indexScriptNames)[number];
 
 /** How many keys a thread script declares (redis-keys.ts `threadScriptKeys`). */
 export const THREAD_SCRIPT_KEY_COUNT = 11;
+/** … and the scripts of a running run, sent for every delta: meta, lease, run, live, live seq, history. */
+export const HOT_SCRIPT_KEY_COUNT = 6;
+const HOT_SCRIPTS: ReadonlySet<ThreadScriptName> = new Set([
+  'publish-run-events',
+  'end-message',
+  'renew-lease',
+  'request-cancel',
+]);
+
+function keyCount(name: ThreadScriptName): number {
+  return HOT_SCRIPTS.has(name) ? HOT_SCRIPT_KEY_COUNT : THREAD_SCRIPT_KEY_COUNT;
+}
 
 type ScriptCommand = (...args: (string | number)[]) => Promise<unknown>;
 
@@ -68,7 +80,7 @@ export class RedisScripts {
     this.client = client;
     const all = scriptSources();
     for (const name of threadScriptNames) {
-      client.defineCommand(commandName(name), { numberOfKeys: THREAD_SCRIPT_KEY_COUNT, lua: all.get(name)! });
+      client.defineCommand(commandName(name), { numberOfKeys: keyCount(name), lua: all.get(name)! });
     }
     for (const name of indexScriptNames) {
       client.defineCommand(commandName(name), { numberOfKeys: 1, lua: all.get(name)! });
@@ -83,7 +95,7 @@ export class RedisScripts {
     publishCommand: string,
     args: readonly (string | number)[],
   ): Promise<unknown> {
-    return this.command(name)(...keys, channel, publishCommand, ...args);
+    return this.command(name)(...keys.slice(0, keyCount(name)), channel, publishCommand, ...args);
   }
 
   index(name: IndexScriptName, key: string, args: readonly (string | number)[]): Promise<unknown> {

@@ -1,9 +1,11 @@
 -- Shared by every thread script (prepended to each one when it is registered).
--- Every thread script gets the same KEYS (redis-keys.ts `threadScriptKeys`), all in the thread's
--- Cluster slot, and ARGV[1], ARGV[2] = the thread's event channel and PUBLISH or SPUBLISH.
+-- Every thread script gets the thread's KEYS in one order (redis-keys.ts `threadScriptKeys`), all in
+-- the thread's Cluster slot, and ARGV[1], ARGV[2] = the thread's event channel and PUBLISH or
+-- SPUBLISH. The scripts of a running run (its events, message ends, renewals) get only the first six
+-- (redis-scripts.ts `HOT_SCRIPT_KEY_COUNT`): fewer bytes for every delta; the others are nil there.
 -- Scripts answer with a status word first ('ok', 'not-found', 'lease-lost', …) rather than with
 -- Redis errors, so that only transport and server failures surface as errors.
-local K_META, K_HISTORY, K_IDEMPOTENCY, K_IDEMPOTENCY_TIMES, K_LEASE, K_LEASE_TOKEN, K_QUEUE, K_RUN, K_LIVE, K_LIVE_SEQ, K_VALUES =
+local K_META, K_LEASE, K_RUN, K_LIVE, K_LIVE_SEQ, K_HISTORY, K_IDEMPOTENCY, K_IDEMPOTENCY_TIMES, K_LEASE_TOKEN, K_QUEUE, K_VALUES =
   KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7], KEYS[8], KEYS[9], KEYS[10], KEYS[11]
 local CHANNEL, PUBLISH_COMMAND = ARGV[1], ARGV[2]
 
