@@ -20,11 +20,21 @@ export class Metrics {
     labelNames: ['type'],
     registers: [this.registry],
   });
+  /** Frames sent since the last scrape (a plain count: the fan-out path adds one per socket write). */
+  private unreportedFramesOut = 0;
   readonly framesOut = new Counter({
     name: 'chorus_frames_sent_total',
     help: 'Frames sent to clients',
     registers: [this.registry],
+    collect: () => {
+      this.framesOut.inc(this.unreportedFramesOut);
+      this.unreportedFramesOut = 0;
+    },
   });
+
+  countFrameOut(): void {
+    this.unreportedFramesOut += 1;
+  }
   readonly errors = new Counter({
     name: 'chorus_errors_sent_total',
     help: 'Error frames sent, by code',

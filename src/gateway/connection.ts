@@ -9,8 +9,10 @@ import { CloseCode, ErrorCode, PROTOCOL_VERSION } from '../protocol/codes.ts';
 /** Requests a client may send after `hello` before `welcome` arrives (they wait for it). */
 const MAX_PENDING_FRAMES = 32;
 import type { ClientFrame, ServerFrame, ThreadEvent } from '../protocol/frames.ts';
-import { envelopeType, type LiveEnvelope, type StoredItem } from '../store/store.ts';
+import type { LiveEnvelope, StoredItem } from '../store/store.ts';
 import type { ThreadViewer } from '../hub/hub.ts';
+import { LiveFrame } from '../hub/live-frame.ts';
+import { writeWireFrame } from './wire.ts';
 import { RequestError, StoreError } from '../errors.ts';
 import { AuthFailure, mayAccessThread, openAccess, type Principal } from './auth.ts';
 import { orderJoin, planJoin } from './join.ts';
@@ -45,7 +47,7 @@ interface Subscription {
   bufferBytes: number;
   /** Posts in flight from this socket: events wait in `held` until their reply is sent. */
   holds: number;
-  held: Buffer[];
+  held: LiveFrame[];
   /** Bytes waiting in `held` (unset: none), counted against maxHeldBytes. */
   heldBytes?: number;
 }
@@ -88,19 +90,19 @@ export class Connection implements ThreadViewer {
 
   // --- ThreadViewer ----------------------------------------------------------------------------
 
-  deliver(threadId: string, envelope: LiveEnvelope, data: Buffer): void {
+  deliver(threadId: string, frame: LiveFrame): void {
     const subscription = this.subscriptions.get(threadId);
     if (!subscription) return;
     if (subscription.buffer) {
-      subscription.buffer.push(envelope);
-      subscription.bufferBytes += data.length;
+      subscription.buffer.push(frame.envelope);
+      subscription.bufferBytes += frame.payload.length;
       if (subscription.bufferBytes > this.context.config.maxBufferedBytes) {
         this.close(CloseCode.slowConsumer, 'slow consumer');
       }
       return;
     }
-    if (this.fromAnotherEpoch(threadId, subscription, envelope)) return;
-    this.deliverLive(threadId, subscription, envelope, data);
+    if (this.fromAnotherEpoch(threadId, subscription, frame.type, frame.envelope)) return;
+    this.deliverLive(threadId, subscription, frame);
   }
 
   gap(threadId: string): void {
@@ -129,7 +131,26 @@ export class Connection implements ThreadViewer {
     // ws calls back once the frame is handed to the kernel, or with an error when the socket ends.
     this.socket.send(frame, { binary: false }, onWritten === undefined ? undefined : () => onWritten());
     this.noteBuffered();
-    this.context.metrics.framesOut.inc();
+    this.context.metrics.countFrameOut();
+  }
+
+  /**
+   * Sends a live event: its frame bytes, built once for every viewer, go to the socket as they are
+   * (same slow-consumer bound as `sendRaw`).
+   */
+  private sendLive(frame: LiveFrame): void {
+    if (this.state === 'closed') return;
+    const wire = frame.wireBytes();
+    if (
+      this.socket.bufferedAmount + wire.length + CONTROL_RESERVE_BYTES >
+      this.context.config.maxBufferedBytes
+    ) {
+      this.close(CloseCode.slowConsumer, 'slow consumer');
+      return;
+    }
+    if (!writeWireFrame(this.socket, wire)) this.socket.send(frame.payload, { binary: false });
+    this.noteBuffered();
+    this.context.metrics.countFrameOut();
   }
 
   send(frame: ServerFrame | ThreadEvent): void {
@@ -412,9 +433,11 @@ export class Connection implements ThreadViewer {
       for (const next of orderJoin(plan, buffered)) {
         if (!current()) break;
         if ('event' in next) this.send(next.event);
-        else if (!this.fromAnotherEpoch(threadId, subscription, next.envelope)) {
-          this.deliverLive(threadId, subscription, next.envelope, Buffer.from(next.envelope.frame));
-        } else break;
+        else {
+          const frame = new LiveFrame(next.envelope);
+          if (this.fromAnotherEpoch(threadId, subscription, frame.type, frame.envelope)) break;
+          this.deliverLive(threadId, subscription, frame);
+        }
       }
       this.context.metrics.resumeSeconds.observe((performance.now() - started - waitedMs) / 1000);
     } catch (error) {
@@ -575,8 +598,12 @@ export class Connection implements ThreadViewer {
    * the thread, which was then created again): it is told the thread was deleted, and resubscribing
    * gives `recovered: false` — never a silent continuation into the new history.
    */
-  private fromAnotherEpoch(threadId: string, subscription: Subscription, envelope: LiveEnvelope): boolean {
-    const type = envelopeType(envelope);
+  private fromAnotherEpoch(
+    threadId: string,
+    subscription: Subscription,
+    type: ThreadEvent['type'],
+    envelope: LiveEnvelope,
+  ): boolean {
     if (type !== 'message' && type !== 'message-end') return false;
     const { event } = envelope;
     if (event.type !== 'message' && event.type !== 'message-end') return false;
@@ -592,15 +619,10 @@ export class Connection implements ThreadViewer {
     return this.state === 'closed';
   }
 
-  private deliverLive(
-    threadId: string,
-    subscription: Subscription,
-    envelope: LiveEnvelope,
-    data: Buffer,
-  ): void {
-    if (subscription.holds > 0) this.hold(subscription, data);
-    else this.sendRaw(data);
-    if (envelopeType(envelope) === 'thread-deleted' && this.subscriptions.get(threadId) === subscription) {
+  private deliverLive(threadId: string, subscription: Subscription, frame: LiveFrame): void {
+    if (subscription.holds > 0) this.hold(subscription, frame);
+    else this.sendLive(frame);
+    if (frame.type === 'thread-deleted' && this.subscriptions.get(threadId) === subscription) {
       this.subscriptions.delete(threadId);
       this.context.hub.remove(threadId, this);
       this.context.metrics.subscriptions.dec();
@@ -613,9 +635,9 @@ export class Connection implements ThreadViewer {
    * overlapping posts could hold them for ever: past CHORUS_MAX_HELD_BYTES (over all the
    * connection's threads) the connection is closed with 4008, and the client resumes.
    */
-  private hold(subscription: Subscription, data: Buffer): void {
-    subscription.held.push(data);
-    subscription.heldBytes = (subscription.heldBytes ?? 0) + data.length;
+  private hold(subscription: Subscription, frame: LiveFrame): void {
+    subscription.held.push(frame);
+    subscription.heldBytes = (subscription.heldBytes ?? 0) + frame.payload.length;
     let heldBytes = 0;
     for (const each of this.subscriptions.values()) heldBytes += each.heldBytes ?? 0;
     if (heldBytes > this.context.config.maxHeldBytes) {
@@ -627,7 +649,7 @@ export class Connection implements ThreadViewer {
     subscription.holds -= 1;
     if (subscription.holds > 0) return;
     subscription.heldBytes = 0;
-    for (const frame of subscription.held.splice(0)) this.sendRaw(frame);
+    for (const frame of subscription.held.splice(0)) this.sendLive(frame);
   }
 
   private requireAccess(threadId: string): void {

@@ -1,14 +1,16 @@
 // Local fan-out: one store subscription per thread per instance, shared by every local viewer.
-// An event arrives once (already serialized by the store) and is handed to each viewer as is.
+// An event arrives once (already serialized by the store); its WebSocket frame is built once
+// (live-frame.ts) and handed to each viewer as is.
 // The hub also knows how far delivery has come per thread (`lastSeq`), so that a joiner can wait
 // until every event up to what it read from the store has reached it.
-import type { LiveEnvelope, LiveSubscription, Store } from '../store/store.ts';
+import type { LiveSubscription, Store } from '../store/store.ts';
 import type { Logger } from '../log.ts';
+import { LiveFrame } from './live-frame.ts';
 
 /** A local receiver of a thread's live events (a connection's subscription). */
 export interface ThreadViewer {
-  /** `data` is the envelope's frame encoded once, shared by every viewer: send it as is. */
-  deliver(threadId: string, envelope: LiveEnvelope, data: Buffer): void;
+  /** `frame` is made once per event and shared by every viewer: send its bytes as they are. */
+  deliver(threadId: string, frame: LiveFrame): void;
   /** Live continuity for the thread was lost: the viewer must rebuild (resume by cursor). */
   gap(threadId: string): void;
 }
@@ -60,9 +62,9 @@ export class Hub {
       created.ready = this.store.subscribe(
         threadId,
         (envelope) => {
-          const data = Buffer.from(envelope.frame);
+          const frame = new LiveFrame(envelope);
           if (envelope.liveSeq > created.lastSeq) created.lastSeq = envelope.liveSeq;
-          for (const each of created.viewers) each.deliver(threadId, envelope, data);
+          for (const each of created.viewers) each.deliver(threadId, frame);
           this.settleWaiters(created);
         },
         () => {

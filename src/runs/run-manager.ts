@@ -40,6 +40,8 @@ const POST_SWEEP_GRACE_MS = 15_000;
 const SWEEP_BATCH = 100;
 /** Threads whose team this instance remembers (a post needs it before its one store step). */
 const TEAM_CACHE_SIZE = 10_000;
+/** An instance whose event loop runs at least this late (mean, ms) reports it to its peers. */
+const LOAD_REPORT_MIN_DELAY_MS = 1;
 
 export interface RunManagerOptions {
   store: Store;
@@ -87,9 +89,25 @@ export class RunManager {
 
   constructor(options: RunManagerOptions) {
     this.options = { contextMessages: 200, deltaWindowMs: 0, deltaWindowMaxMs: 0, ...options };
-    this.deltaWindow = adaptiveDeltaWindow(this.options.deltaWindowMs, this.options.deltaWindowMaxMs);
+    let reportedLate = false;
+    this.deltaWindow = adaptiveDeltaWindow(this.options.deltaWindowMs, this.options.deltaWindowMaxMs, {
+      // Tell the other instances while this one runs late (and once when it no longer does).
+      onSample: (delayMs) => {
+        const late = delayMs >= LOAD_REPORT_MIN_DELAY_MS;
+        if (!late && !reportedLate) return;
+        reportedLate = late;
+        options.store
+          .signal({ type: 'load', instanceId: options.instanceId, delayMs: late ? delayMs : 0 })
+          .catch((error: unknown) => options.logger.debug({ err: error }, 'load report failed'));
+      },
+    });
     this.offSignal = options.store.onSignal(
       (signal) => {
+        if (signal.type === 'load') {
+          if (signal.instanceId !== options.instanceId)
+            this.deltaWindow.observe(signal.instanceId, signal.delayMs);
+          return;
+        }
         const run = this.active.get(signal.threadId);
         if (!run) return;
         if (signal.type === 'cancel' && signal.runId === run.runId) {

@@ -412,6 +412,14 @@ const DELTA_PREFIX = '{"type":"message-delta","threadId":"';
 
 function parseSignal(payload: string): ControlSignal | null {
   const signal = parseJson(payload);
+  if (
+    isRecord(signal) &&
+    signal.type === 'load' &&
+    typeof signal.instanceId === 'string' &&
+    typeof signal.delayMs === 'number'
+  ) {
+    return { type: 'load', instanceId: signal.instanceId, delayMs: signal.delayMs };
+  }
   if (!isRecord(signal) || typeof signal.threadId !== 'string') return null;
   if (signal.type === 'delete') return { type: 'delete', threadId: signal.threadId };
   if (

@@ -63,7 +63,9 @@ export function envelopeType(envelope: LiveEnvelope): ThreadEvent['type'] {
 /** Instance-wide control signals, the fast path of state the run holder also reads from the store. */
 export type ControlSignal =
   | { type: 'cancel'; threadId: string; runId: string; reason: CancelReason }
-  | { type: 'delete'; threadId: string };
+  | { type: 'delete'; threadId: string }
+  /** How late an instance's event loop runs (delta-window.ts): sent only while it is late. */
+  | { type: 'load'; instanceId: string; delayMs: number };
 
 export type CancelReason = 'cancelled' | 'superseded';
 

@@ -5,6 +5,7 @@ import { Redis } from 'ioredis';
 import { describe, expect, inject, it } from 'vitest';
 import { redisKeys } from '../../src/store/redis-keys.ts';
 import { RedisStore } from '../../src/store/redis-store.ts';
+import type { ControlSignal } from '../../src/store/store.ts';
 import { cleanupPrefix, uniquePrefix } from '../support/redis.ts';
 import {
   collector,
@@ -70,11 +71,17 @@ describe('RedisStore across instances', () => {
     try {
       const onA: string[] = [];
       const onB: string[] = [];
-      a.onSignal((signal) => onA.push(signal.threadId));
-      b.onSignal((signal) => onB.push(signal.threadId));
+      const describe = (signal: ControlSignal) =>
+        signal.type === 'load'
+          ? `load ${signal.instanceId} ${signal.delayMs}`
+          : `${signal.type} ${signal.threadId}`;
+      a.onSignal((signal) => onA.push(describe(signal)));
+      b.onSignal((signal) => onB.push(describe(signal)));
       await a.signal({ type: 'delete', threadId: 'gone' });
-      await eventually('the signal on both instances', async () => onA.length === 1 && onB.length === 1);
-      expect([onA, onB]).toEqual([['gone'], ['gone']]);
+      await a.signal({ type: 'load', instanceId: 'instance-a', delayMs: 3.5 });
+      await eventually('the signals on both instances', async () => onA.length === 2 && onB.length === 2);
+      const both = ['delete gone', 'load instance-a 3.5'];
+      expect([onA, onB]).toEqual([both, both]);
     } finally {
       await cleanup();
     }

@@ -117,7 +117,7 @@ describe('RedisStore when Redis fails', () => {
     expect(await live.until(2)).toEqual([envelope, posted.envelope]);
 
     const signals: string[] = [];
-    store.onSignal((signal) => signals.push(signal.threadId));
+    store.onSignal((signal) => signals.push(signal.type));
     await store.signal({ type: 'delete', threadId: 'story' });
     await eventually('the control channel to deliver again', async () => signals.length === 1);
   });
