@@ -15,6 +15,7 @@ import { foldCurrentRun, type InFlightMessage } from './current-run.ts';
 import { DeltaCoalescer } from './delta-coalescer.ts';
 import { adaptiveDeltaWindow, type DeltaWindow } from './delta-window.ts';
 import { CrashPoint, reach } from './crash-points.ts';
+import { ContextCache } from './context-cache.ts';
 import type {
   CancelReason,
   FinishResult,
@@ -81,6 +82,7 @@ export class RunManager {
   private readonly starting = new Set<string>();
   private readonly tasks = new Set<Promise<void>>();
   private readonly teamOfThread = new Map<string, string>();
+  private readonly contexts: ContextCache;
   private draining = false;
   /** While draining: the last event each run ended by the drain published (thread → live seq). */
   private readonly drainedEnds = new Map<string, number>();
@@ -89,6 +91,7 @@ export class RunManager {
 
   constructor(options: RunManagerOptions) {
     this.options = { contextMessages: 200, deltaWindowMs: 0, deltaWindowMaxMs: 0, ...options };
+    this.contexts = new ContextCache(options.store, this.options.contextMessages);
     let reportedLate = false;
     this.deltaWindow = adaptiveDeltaWindow(this.options.deltaWindowMs, this.options.deltaWindowMaxMs, {
       // Tell the other instances while this one runs late (and once when it no longer does).
@@ -172,7 +175,13 @@ export class RunManager {
         team: team.name,
         multitask: team.multitask,
         queueMax: team.queueMax ?? this.options.queueMax,
-        start: { owner: instanceId, leaseMs, runId, contextLimit: contextMessages },
+        start: {
+          owner: instanceId,
+          leaseMs,
+          runId,
+          contextLimit: contextMessages,
+          contextAfter: this.contexts.mark(threadId),
+        },
       }),
       // In the same round trip: a post whose instance dies now is still found by a sweep.
       store.markForSweep(threadId, POST_SWEEP_GRACE_MS),
@@ -251,6 +260,7 @@ export class RunManager {
     await this.deleteRemoteConversations(threadId);
     const existed = await store.deleteThread(threadId);
     this.teamOfThread.delete(threadId);
+    this.contexts.forget(threadId);
     if (existed) {
       await store
         .signal({ type: 'delete', threadId })
@@ -383,7 +393,11 @@ export class RunManager {
         await this.recover(lease, acquired.orphan);
       }
       if (this.draining) return;
-      const claim = await store.startRun(lease, { runId: nanoid(16), contextLimit: contextMessages });
+      const claim = await store.startRun(lease, {
+        runId: nanoid(16),
+        contextLimit: contextMessages,
+        contextAfter: this.contexts.mark(threadId),
+      });
       if (!claim) return;
       lease = null; // the run owns it now: its end releases it
       this.starting.delete(threadId);
@@ -468,7 +482,7 @@ export class RunManager {
       }
       const chat = team.createGroupChat();
       for await (const event of chat.run({
-        history: claim.context,
+        history: await this.contexts.contextOf(claim),
         signal: controller.signal,
         runId,
         conversationKey: threadId,
@@ -538,7 +552,14 @@ export class RunManager {
   private async end(run: ActiveRun, end: RunEnd): Promise<RunClaim | null> {
     const { store, leaseMs, contextMessages } = this.options;
     const { threadId } = run.lease;
-    const next = this.draining ? null : { runId: nanoid(16), contextLimit: contextMessages, leaseMs };
+    const next = this.draining
+      ? null
+      : {
+          runId: nanoid(16),
+          contextLimit: contextMessages,
+          leaseMs,
+          contextAfter: this.contexts.mark(threadId),
+        };
     let result: FinishResult;
     try {
       result = await store.finishRun(run.lease, run.runId, end, next);
@@ -662,7 +683,11 @@ export class RunManager {
     const record = await this.options.store.runRecord(lease.threadId);
     if (!record || record.runId !== runId || record.owner !== lease.owner || record.token !== lease.token)
       return null;
-    return this.options.store.startRun(lease, { runId, contextLimit: this.options.contextMessages });
+    return this.options.store.startRun(lease, {
+      runId,
+      contextLimit: this.options.contextMessages,
+      contextAfter: this.contexts.mark(lease.threadId),
+    });
   }
 
   /** After a post whose answer was lost: runs the run it may have started (a few tries, spaced). */

@@ -271,15 +271,13 @@ export class MemoryStore implements Store {
       if (thread.run.runId !== options.runId || thread.run.token !== lease.token || !runStart) {
         throw new StoreError('conflict', `thread ${lease.threadId} has a run record already`);
       }
-      const end = Math.max(0, Math.min(thread.items.length, thread.run.position - thread.firstOffset + 1));
-      const context = thread.items.slice(Math.max(0, end - options.contextLimit), end);
       return {
         lease,
         runId: thread.run.runId,
         team: thread.run.team,
         posts: [...thread.run.posts],
         position: thread.run.position,
-        context: context.map((item) => item.message),
+        ...runContext(thread, thread.run.position, options),
         runStart,
       };
     }
@@ -502,14 +500,13 @@ export class MemoryStore implements Store {
       team: thread.record.team,
       posts: posts.map((post) => post.messageId),
     });
-    const context = thread.items.slice(Math.max(0, thread.items.length - options.contextLimit));
     return {
       lease,
       runId: options.runId,
       team: thread.record.team,
       posts: [...posts],
       position: thread.position,
-      context: context.map((item) => item.message),
+      ...runContext(thread, thread.position, options),
       runStart,
     };
   }
@@ -574,4 +571,22 @@ export class MemoryStore implements Store {
     const offset = Number(cursor.slice(dot + 1));
     return Number.isSafeInteger(offset) && offset >= 1 ? offset : null;
   }
+}
+
+/**
+ * A claim's context at `position`: the newest `contextLimit` messages up to it, or only those after
+ * the caller's mark when it is of the thread's epoch (as run_context in the Lua prelude).
+ */
+function runContext(
+  thread: ThreadState,
+  position: number,
+  options: Pick<StartRunOptions, 'contextLimit' | 'contextAfter'>,
+): Pick<RunClaim, 'context' | 'contextAfter' | 'epoch'> {
+  const { epoch } = thread.record;
+  const end = Math.max(0, Math.min(thread.items.length, position - thread.firstOffset + 1));
+  const mark = options.contextAfter;
+  const after = mark && mark.offset > 0 && mark.offset <= position && mark.epoch === epoch ? mark.offset : 0;
+  const start = Math.max(0, end - options.contextLimit, after > 0 ? after - thread.firstOffset + 1 : 0);
+  const context = options.contextLimit > 0 ? thread.items.slice(start, end) : [];
+  return { context: context.map((item) => item.message), contextAfter: after, epoch };
 }

@@ -34,6 +34,7 @@ import {
   type RunRecord,
   type RunState,
   type StartRunOptions,
+  type ContextMark,
   type Store,
   type StoredItem,
   type ThreadRecord,
@@ -355,6 +356,7 @@ export class RedisStore implements Store {
           start?.runId ?? '',
           JSON.stringify(threadId),
           start?.contextLimit ?? 0,
+          ...contextMarkArgs(start?.contextAfter),
         ]),
       );
       const status = asString(reply[0]);
@@ -445,6 +447,7 @@ export class RedisStore implements Store {
           options.runId,
           JSON.stringify(threadId),
           options.contextLimit,
+          ...contextMarkArgs(options.contextAfter),
         ]),
       );
       const status = asString(reply[0]);
@@ -509,6 +512,7 @@ export class RedisStore implements Store {
           JSON.stringify(threadId),
           next?.contextLimit ?? 0,
           leaseTtl(next?.leaseMs ?? 1),
+          ...contextMarkArgs(next?.contextAfter),
         ]),
       );
       const status = asString(reply[0]);
@@ -778,7 +782,10 @@ export class RedisStore implements Store {
     if (status === 'conflict') throw new StoreError('conflict', `thread ${threadId} has another run record`);
   }
 
-  /** {runId, token, {id, offset, …}, position, seq, frame, context (newest first)} → the claim. */
+  /**
+   * {runId, token, {id, offset, …}, position, seq, frame, context (newest first), context after,
+   * epoch} → the claim.
+   */
   private decodeClaim(threadId: string, owner: string, epoch: string | null, reply: unknown[]): RunClaim {
     const queued = asArray(reply[2]);
     const posts: RunPost[] = [];
@@ -788,7 +795,8 @@ export class RedisStore implements Store {
     const frame = asString(reply[5]);
     const runStart = envelopeOf(asInteger(reply[4]), frame);
     if (!runStart) throw new TypeError('unreadable run-start frame');
-    const context = this.decodeEntries(threadId, epoch ?? '', asArray(reply[6]).reverse());
+    const threadEpoch = asString(reply[8]);
+    const context = this.decodeEntries(threadId, epoch ?? threadEpoch, asArray(reply[6]).reverse());
     const event = runStart.event as Extract<ThreadEvent, { type: 'run-start' }>;
     return {
       lease: { threadId, owner, token: asInteger(reply[1]) },
@@ -797,6 +805,8 @@ export class RedisStore implements Store {
       posts,
       position: asInteger(reply[3]),
       context: context.map((item) => item.message),
+      contextAfter: asInteger(reply[7]),
+      epoch: threadEpoch,
       runStart,
     };
   }
@@ -975,6 +985,11 @@ function parseCursor(cursor: string): { epoch: string; offset: number } | null {
   const digits = cursor.slice(dot + 1);
   if (!/^[1-9][0-9]{0,14}$/.test(digits)) return null;
   return { epoch: cursor.slice(0, dot), offset: Number(digits) };
+}
+
+/** The script arguments of a context mark: epoch and offset ('' and 0: none). */
+function contextMarkArgs(mark: ContextMark | undefined): [string, number] {
+  return mark ? [mark.epoch, mark.offset] : ['', 0];
 }
 
 function parseMessage(json: string | undefined): Message | null {

@@ -96,8 +96,16 @@ export interface RunClaim {
   posts: RunPost[];
   /** The history offset the run started at: the agents see history up to here, never beyond. */
   position: number;
-  /** The newest stored messages up to `position` (at most the `contextLimit` asked for), oldest first. */
+  /**
+   * The agents' context, oldest first: the newest stored messages up to `position` (at most the
+   * `contextLimit` asked for) — or, when `contextAfter` > 0, only those after that offset (the
+   * caller said it holds the ones before: `StartRunOptions.contextAfter`).
+   */
   context: Message[];
+  /** 0: `context` is the whole window; else the offset `context` follows. */
+  contextAfter: number;
+  /** The thread's epoch (its history's identity: a re-created thread has another). */
+  epoch: string;
   runStart: LiveEnvelope;
 }
 
@@ -135,6 +143,16 @@ export interface StartRunOptions {
   runId: string;
   /** How many stored messages the claim carries as the agents' context. */
   contextLimit: number;
+  /**
+   * The caller holds the thread's messages up to `offset` of `epoch` (from an earlier claim): the
+   * claim then carries only later ones, when the thread's epoch is still `epoch`.
+   */
+  contextAfter?: ContextMark;
+}
+
+export interface ContextMark {
+  epoch: string;
+  offset: number;
 }
 
 export type PostResult =

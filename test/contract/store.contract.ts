@@ -651,6 +651,82 @@ export function describeStoreContract(name: string, makeStore: StoreFactory) {
         await expectStoreError(store.startRun(lease, { runId: 'r2', contextLimit: 1 }), 'conflict');
       });
 
+      it('carries only the messages after the context mark the caller holds, when the mark is of the epoch', async () => {
+        const thread = await newThread();
+        stored(await store.post(postInput(thread.threadId, 1)));
+        stored(await store.post(postInput(thread.threadId, 2)));
+        const first = stored(
+          await store.post(postInput(thread.threadId, 3, { start: startOptions('a', 'run-1') })),
+        ).run;
+        if (!first) throw new Error('no run');
+        expect(first).toMatchObject({ position: 3, contextAfter: 0 });
+        expect(first.epoch).toMatch(/.+/);
+        expect(first.context.map((item) => item.id)).toEqual(['m-1', 'm-2', 'm-3']);
+        stored(await store.post(postInput(thread.threadId, 4)));
+        stored(await store.post(postInput(thread.threadId, 5)));
+        // The holder says it has the messages up to 3: the next run's context is 4 and 5 only.
+        const finished = await store.finishRun(
+          first.lease,
+          first.runId,
+          { reason: 'terminated' },
+          {
+            runId: 'run-2',
+            contextLimit: 100,
+            leaseMs: LEASE_MS,
+            contextAfter: { epoch: first.epoch, offset: first.position },
+          },
+        );
+        const second = finished.next;
+        if (!second) throw new Error('no next run');
+        expect(second).toMatchObject({ position: 5, contextAfter: 3, epoch: first.epoch });
+        expect(second.context.map((item) => item.id)).toEqual(['m-4', 'm-5']);
+        // The limit still bounds what is carried.
+        stored(await store.post(postInput(thread.threadId, 6)));
+        stored(await store.post(postInput(thread.threadId, 7)));
+        const third = (
+          await store.finishRun(
+            second.lease,
+            second.runId,
+            { reason: 'terminated' },
+            {
+              runId: 'run-3',
+              contextLimit: 1,
+              leaseMs: LEASE_MS,
+              contextAfter: { epoch: second.epoch, offset: second.position },
+            },
+          )
+        ).next;
+        expect(third?.context.map((item) => item.id)).toEqual(['m-7']);
+        expect(third?.contextAfter).toBe(5);
+        if (!third) throw new Error('no third run');
+        await store.finishRun(third.lease, third.runId, { reason: 'terminated' }, null);
+
+        // A mark of another epoch, or beyond the run's position, is not trusted: the whole window.
+        for (const mark of [
+          { epoch: `${first.epoch}x`, offset: 2 },
+          { epoch: first.epoch, offset: 99 },
+        ]) {
+          stored(await store.post(postInput(thread.threadId, `x${mark.offset}`)));
+          const lease = await acquire(thread.threadId);
+          const claim = await store.startRun(lease, {
+            runId: `r-${mark.offset}`,
+            contextLimit: 3,
+            contextAfter: mark,
+          });
+          expect(claim).toMatchObject({ contextAfter: 0, epoch: first.epoch });
+          expect(claim?.context).toHaveLength(3);
+          // A retried start (its answer lost) follows the mark the same way.
+          const again = await store.startRun(lease, {
+            runId: `r-${mark.offset}`,
+            contextLimit: 3,
+            contextAfter: { epoch: first.epoch, offset: (claim?.position ?? 1) - 1 },
+          });
+          expect(again?.contextAfter).toBe((claim?.position ?? 1) - 1);
+          expect(again?.context.map((item) => item.id)).toEqual([claim?.context.at(-1)?.id]);
+          await store.finishRun(lease, `r-${mark.offset}`, { reason: 'terminated' }, null);
+        }
+      });
+
       it('answers null when nothing is queued', async () => {
         const thread = await newThread();
         const lease = await acquire(thread.threadId);

@@ -3,7 +3,7 @@
 -- ARGV[3..]: message JSON, message id, clientMessageId, team, multitask ('queue' | 'reject' |
 -- 'interrupt'), queue max, idempotency TTL ms, history max length (0: all), frame head, frame tail
 -- (the message frame is head .. cursor .. tail), start owner ('' = do not start), lease ms, run id,
--- quoted thread id (JSON), context limit.
+-- quoted thread id (JSON), context limit, context epoch and offset the caller holds (run_context).
 -- → {'not-found'} | {'team-changed', team} | {'busy', 'run-active' | 'queue-full'}
 --   | {'duplicate', epoch, offset, entry fields or {}, queued 0/1, needs run 0/1}
 --   | {'stored', epoch, offset, seq, queued 0/1, superseded run id or '', claim or {}, needs run 0/1}
@@ -11,6 +11,7 @@ local message_json, message_id, client_message_id, team, multitask = ARGV[3], AR
 local queue_max, ttl_ms, max_length = tonumber(ARGV[8]), tonumber(ARGV[9]), tonumber(ARGV[10])
 local head, tail, start_owner, lease_ms, run_id = ARGV[11], ARGV[12], ARGV[13], ARGV[14], ARGV[15]
 local quoted_thread_id, context_limit = ARGV[16], tonumber(ARGV[17])
+local context_epoch, context_after = ARGV[18], tonumber(ARGV[19])
 
 local meta = redis.call('HMGET', K_META, 'epoch', 'team', 'position')
 local epoch = meta[1]
@@ -78,7 +79,7 @@ end
 local claim = {}
 if not run_active and start_owner ~= '' then
   local token = grant_lease(start_owner, lease_ms)
-  claim = start_run(run_id, start_owner, token, quoted_thread_id, context_limit)
+  claim = start_run(run_id, start_owner, token, quoted_thread_id, context_limit, context_epoch, context_after)
 end
 local needs_run = (#claim == 0 and not lease_held) and 1 or 0
 return {'stored', epoch, offset, seq, run_active and 1 or 0, superseded, claim, needs_run}

@@ -78,10 +78,24 @@ local function grant_lease(owner, lease_ms)
   return token
 end
 
+-- The agents' context for a run at `position`: the newest `limit` history entries up to it (newest
+-- first), or, when the caller holds the thread's messages up to offset `after` of epoch
+-- `after_epoch` already (and that is still the thread's epoch), only the entries after it.
+-- → entries, the offset they follow (0: the whole window), the thread's epoch.
+local function run_context(position, limit, after_epoch, after)
+  local epoch = redis.call('HGET', K_META, 'epoch') or ''
+  if limit <= 0 or tonumber(position) <= 0 then return {}, 0, epoch end
+  if after > 0 and after <= tonumber(position) and after_epoch == epoch then
+    return redis.call('XREVRANGE', K_HISTORY, position .. '-1', '(' .. int(after) .. '-1', 'COUNT', limit), after, epoch
+  end
+  return redis.call('XREVRANGE', K_HISTORY, position .. '-1', '-', 'COUNT', limit), 0, epoch
+end
+
 -- Starts a run under the lease (owner, token): the queued posts move into the run record, the
 -- history position is recorded, run-start is published. Answers the claim:
--- {runId, token, {id, offset, …}, position, seq, frame, context entries (newest first)}.
-local function start_run(run_id, owner, token, quoted_thread_id, context_limit)
+-- {runId, token, {id, offset, …}, position, seq, frame, context entries (newest first), context
+-- after, epoch} (run_context).
+local function start_run(run_id, owner, token, quoted_thread_id, context_limit, after_epoch, after)
   local queued = redis.call('ZRANGE', K_QUEUE, 0, -1, 'WITHSCORES')
   redis.call('DEL', K_QUEUE)
   local ids, posts = {}, {}
@@ -99,11 +113,8 @@ local function start_run(run_id, owner, token, quoted_thread_id, context_limit)
     '","team":' .. cjson.encode(team) .. ',"posts":' .. (#ids > 0 and cjson.encode(ids) or '[]') .. '}'
   redis.call('DEL', K_LIVE)
   local seq = publish(frame, true)
-  local context = {}
-  if context_limit > 0 then
-    context = redis.call('XREVRANGE', K_HISTORY, '+', '-', 'COUNT', context_limit)
-  end
-  return {run_id, token, queued, position, seq, frame, context}
+  local context, context_after, epoch = run_context(position, context_limit, after_epoch, after)
+  return {run_id, token, queued, position, seq, frame, context, context_after, epoch}
 end
 
 -- Ends the current run record: publishes the run-end frame that fits its recorded cancel

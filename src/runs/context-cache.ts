@@ -1,0 +1,67 @@
+// The agents' context of the last run started on this instance, per thread, so that the next run
+// start reads only the messages stored since (the claim's `contextAfter`) instead of the whole
+// window of up to CHORUS_CONTEXT_MESSAGES messages inside the run-start transition: a smaller
+// script, a smaller reply and less to decode on the way from a post to the model call.
+// History below a run's position never changes within an epoch, so what is held stays true; a
+// re-created thread has another epoch and is read whole again.
+import type { Message } from '../protocol/frames.ts';
+import type { ContextMark, RunClaim, Store } from '../store/store.ts';
+
+/** Threads whose last context an instance holds (least recently started dropped first). */
+const CACHED_THREADS = 500;
+
+interface Entry {
+  epoch: string;
+  position: number;
+  messages: readonly Message[];
+}
+
+export class ContextCache {
+  private readonly entries = new Map<string, Entry>();
+  private readonly store: Store;
+  private readonly limit: number;
+
+  constructor(store: Store, limit: number) {
+    this.store = store;
+    this.limit = limit;
+  }
+
+  /** What to tell a run start about the messages held for the thread. */
+  mark(threadId: string): ContextMark | undefined {
+    const entry = this.entries.get(threadId);
+    return entry ? { epoch: entry.epoch, offset: entry.position } : undefined;
+  }
+
+  /** The claim's whole context (oldest first), completed from what is held; remembered for the next. */
+  async contextOf(claim: RunClaim): Promise<Message[]> {
+    const { threadId } = claim.lease;
+    let messages: Message[];
+    if (claim.contextAfter === 0) {
+      messages = claim.context;
+    } else {
+      const held = this.entries.get(threadId);
+      const earlier =
+        held && held.epoch === claim.epoch && held.position === claim.contextAfter
+          ? held.messages
+          : await this.readUpTo(threadId, claim.epoch, claim.contextAfter);
+      messages = [...earlier, ...claim.context].slice(-this.limit);
+    }
+    this.entries.delete(threadId);
+    this.entries.set(threadId, { epoch: claim.epoch, position: claim.position, messages });
+    if (this.entries.size > CACHED_THREADS) {
+      const oldest = this.entries.keys().next();
+      if (!oldest.done) this.entries.delete(oldest.value);
+    }
+    return messages;
+  }
+
+  forget(threadId: string): void {
+    this.entries.delete(threadId);
+  }
+
+  /** What was held changed meanwhile (a concurrent start): read the messages up to `offset`. */
+  private async readUpTo(threadId: string, epoch: string, offset: number): Promise<Message[]> {
+    const page = await this.store.readBefore(threadId, `${epoch}.${offset + 1}`, this.limit);
+    return page.items.map((item) => item.message);
+  }
+}
