@@ -44,6 +44,7 @@ export const configSchema = z.object({
   CHORUS_MODEL_CONCURRENCY: integer(64, 1, 100_000),
   CHORUS_DELTA_WINDOW_MS: integer(8, 0, 1000),
   CHORUS_DELTA_WINDOW_MAX_MS: integer(40, 0, 1000),
+  CHORUS_PROCESSES: integer(1, 1, 64),
   CHORUS_POST_RATE: z.coerce.number().min(0).default(5),
   CHORUS_POST_BURST: integer(10, 1),
   CHORUS_SUBSCRIBE_RATE: z.coerce.number().min(0).default(10),
@@ -115,6 +116,8 @@ export interface Config {
   createRate: number;
   createBurst: number;
   instanceId: string | undefined;
+  /** Instances `npm start` runs in this process's place, sharing its port (multi-core; Redis only). */
+  processes: number;
   logLevel: string;
   production: boolean;
 }
@@ -176,6 +179,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     createRate: value.CHORUS_CREATE_RATE,
     createBurst: value.CHORUS_CREATE_BURST,
     instanceId: value.CHORUS_INSTANCE_ID,
+    processes: value.CHORUS_PROCESSES,
     logLevel: value.CHORUS_LOG_LEVEL,
     production: value.NODE_ENV === 'production',
   };

@@ -1,9 +1,11 @@
 // Entry point: config → app → listen; SIGTERM/SIGINT → graceful drain, then exit.
 // Logs are JSON lines on stdout, or human-readable lines when stdout is a terminal; the URL to open
-// is also said in plain words on stderr.
+// is also said in plain words on stderr. With CHORUS_PROCESSES > 1 this process supervises that
+// many instance processes sharing the port (server/processes.ts).
 import { createApp, displayHost, type App } from './app.ts';
 import { loadConfig } from './config.ts';
 import { createLogger } from './log.ts';
+import { isSupervisedInstance, superviseProcesses, supervisedInstanceNumber } from './server/processes.ts';
 
 const [major] = process.versions.node.split('.').map(Number);
 if ((major ?? 0) < 22) {
@@ -20,32 +22,59 @@ try {
 }
 const logger = createLogger({ level: config.logLevel, pretty: process.stdout.isTTY === true });
 
-let app: App;
-let port: number;
-try {
-  app = await createApp({ config, logger });
-  port = await app.start();
-} catch (error) {
-  logger.fatal(error instanceof Error ? error.message : String(error));
-  process.exit(1);
-}
-const origin = `http://${displayHost(config.host)}:${port}`;
-process.stderr.write(
-  `\nChorus is running: open ${origin}/ in a browser (WebSocket: ws://${origin.slice('http://'.length)}/ws). Ctrl-C stops it.\n\n`,
-);
-
-let stopping = false;
-const stop = (signal: string) => {
-  if (stopping) return;
-  stopping = true;
-  logger.info({ signal }, 'shutting down');
-  app.shutdown().then(
-    () => process.exit(0),
-    (error: unknown) => {
-      logger.error({ err: error }, 'shutdown failed');
-      process.exit(1);
-    },
+const announce = (port: number) => {
+  const origin = `http://${displayHost(config.host)}:${port}`;
+  process.stderr.write(
+    `\nChorus is running: open ${origin}/ in a browser (WebSocket: ws://${origin.slice('http://'.length)}/ws). Ctrl-C stops it.\n\n`,
   );
 };
-process.on('SIGTERM', () => stop('SIGTERM'));
-process.on('SIGINT', () => stop('SIGINT'));
+
+if (config.processes > 1 && !isSupervisedInstance()) {
+  if (!config.redisUrl) {
+    console.error(
+      "CHORUS_PROCESSES above 1 needs REDIS_URL: the instances share threads through Redis (the in-memory store is one process's).",
+    );
+    process.exit(1);
+  }
+  superviseProcesses({
+    count: config.processes,
+    logger,
+    stopTimeoutMs: config.drainMs + 10_000,
+    onListening: announce,
+  });
+} else {
+  await runInstance();
+}
+
+async function runInstance(): Promise<void> {
+  const instanceNumber = supervisedInstanceNumber();
+  const instanceConfig =
+    instanceNumber !== undefined && config.instanceId !== undefined
+      ? { ...config, instanceId: `${config.instanceId}-${instanceNumber}` }
+      : config;
+  let app: App;
+  try {
+    app = await createApp({ config: instanceConfig, logger });
+    const port = await app.start();
+    if (instanceNumber === undefined) announce(port);
+  } catch (error) {
+    logger.fatal(error instanceof Error ? error.message : String(error));
+    process.exit(1);
+  }
+
+  let stopping = false;
+  const stop = (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    logger.info({ signal }, 'shutting down');
+    app.shutdown().then(
+      () => process.exit(0),
+      (error: unknown) => {
+        logger.error({ err: error }, 'shutdown failed');
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGTERM', () => stop('SIGTERM'));
+  process.on('SIGINT', () => stop('SIGINT'));
+}
