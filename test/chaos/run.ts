@@ -164,7 +164,14 @@ async function round(seed: number): Promise<RoundReport> {
       while (!stopped) {
         await delay(300 + Math.floor(random() * 2500)); // chaos: drops at random moments
         if (stopped) return;
-        await viewer.dropAndResume(anyServing);
+        try {
+          await viewer.dropAndResume(anyServing);
+        } catch (error) {
+          report.failures.push(
+            `${viewer.name} could not resume: ${error instanceof Error ? error.message : String(error)}`,
+          );
+          return;
+        }
         report.drops += 1;
       }
     });

@@ -486,10 +486,11 @@ export class Viewer {
       } catch (error) {
         if (Date.now() >= deadline) throw error;
         // Killed meanwhile? Then its process is about to be reported dead: pick again after that.
+        // Neither within 5 s (stalled, say): pick again too.
         const dead = await poll(`${instance.name} to be known dead or ready`, 5000, async () => {
           if (!isRunning(instance.server)) return true;
           return (await httpStatus(`${instance.url}/readyz`)) === 200 ? false : undefined;
-        });
+        }).catch(() => true);
         if (!dead) throw error;
       }
     }
@@ -509,14 +510,20 @@ export async function waitForQuiescence(
   const client = new Redis(cluster.redisUrl, { maxRetriesPerRequest: 1 });
   client.on('error', (error: Error) => console.warn(`quiescence check: ${error.message}`));
   try {
-    await poll(`thread ${threadId} to be quiet (no lease, queue or run)`, timeoutMs, async () => {
-      const [lease, queued, live] = await Promise.all([
-        client.get(keys.lease),
-        client.llen(keys.queue),
-        client.xlen(keys.live),
-      ]);
-      return lease === null && queued === 0 && live === 0 ? true : undefined;
-    });
+    await poll(
+      `thread ${threadId} to be quiet (no lease, queue, live run or run record)`,
+      timeoutMs,
+      async () => {
+        // (The queue is a sorted set: LLEN would fail with WRONGTYPE whenever a post waits.)
+        const [lease, queued, live, run] = await Promise.all([
+          client.get(keys.lease),
+          client.zcard(keys.queue),
+          client.xlen(keys.live),
+          client.exists(keys.run),
+        ]);
+        return lease === null && queued === 0 && live === 0 && run === 0 ? true : undefined;
+      },
+    );
   } finally {
     await client.quit();
   }
