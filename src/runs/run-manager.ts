@@ -661,6 +661,12 @@ export class RunManager {
     try {
       const { held, cancel } = await this.options.store.renewLease(run.lease, this.options.leaseMs);
       if (!held) {
+        if (!run.leaseLost) {
+          this.options.logger.warn(
+            { threadId: run.lease.threadId, runId: run.runId },
+            'run stopped: its lease renewal was refused (another holder recovers it)',
+          );
+        }
         run.leaseLost = true;
         run.controller.abort(new RunAbort('interrupted', 'the run lost its lease'));
       } else if (cancel) {

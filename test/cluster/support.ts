@@ -54,6 +54,8 @@ export interface ChorusClusterOptions {
   /** One instance per name. @default ['A', 'B'] */
   names?: readonly string[];
   env?: EnvOverrides;
+  /** Settings of single instances, by name (over `env`): a crash point, say. */
+  envOf?: Readonly<Record<string, EnvOverrides>>;
   /**
    * Delete the keys of the prefix when stopping (on the shared Redis). A test-owned Redis is
    * stopped by its test instead. @default true
@@ -86,6 +88,7 @@ export class ChorusCluster {
           {
             ...CLUSTER_DEFAULTS,
             ...options.env,
+            ...options.envOf?.[name],
             REDIS_URL: options.redisUrl,
             CHORUS_REDIS_PREFIX: prefix,
             CHORUS_INSTANCE_ID: instanceId,
@@ -130,6 +133,25 @@ export class ChorusCluster {
     await within(instance.server.exited, 5000, `instance ${instance.name} to exit after SIGKILL`);
   }
 
+  /** SIGSTOPs the instance: its process keeps its sockets open and does nothing (a stall). */
+  pause(instance: Instance): void {
+    if (!isRunning(instance.server)) throw new Error(`instance ${instance.name} is not running`);
+    instance.server.process.kill('SIGSTOP');
+  }
+
+  /** SIGCONT after `pause`. */
+  resume(instance: Instance): void {
+    if (isRunning(instance.server)) instance.server.process.kill('SIGCONT');
+  }
+
+  /** Waits (bounded) for the instance to end by itself; answers how (a crash point ends it with SIGKILL). */
+  async exited(
+    instance: Instance,
+    timeoutMs: number,
+  ): Promise<{ code: number | null; signal: NodeJS.Signals | null }> {
+    return within(instance.server.exited, timeoutMs, `instance ${instance.name} to exit`);
+  }
+
   /**
    * The instance that started the thread's run `runId` (its "run started" log line), waiting for
    * that line (bounded).
@@ -149,6 +171,7 @@ export class ChorusCluster {
     await Promise.all(
       this.instances.map(async (instance) => {
         if (!isRunning(instance.server)) return;
+        instance.server.process.kill('SIGCONT'); // a paused instance would not act on SIGTERM
         instance.server.kill('SIGTERM');
         const timer = setTimeout(() => instance.server.kill('SIGKILL'), 5000);
         await instance.server.exited;
@@ -264,6 +287,8 @@ export interface ViewerSegment {
   instance: Instance;
   client: TestClient;
   subscribed: FrameOf<'subscribed'>;
+  /** The cursor it resumed from (none: a first subscription, or nothing had been seen yet). */
+  cursor: string | undefined;
 }
 
 /**
@@ -316,7 +341,7 @@ export class Viewer {
         ...(cursor ? { cursor } : {}),
       });
       if (answer.type === 'subscribed') {
-        this.segments.push({ instance, client, subscribed: answer });
+        this.segments.push({ instance, client, subscribed: answer, cursor });
         void client.closed.then((info) => this.clientOnClose(client, info.code));
         return answer;
       }
@@ -461,10 +486,11 @@ export class Viewer {
       } catch (error) {
         if (Date.now() >= deadline) throw error;
         // Killed meanwhile? Then its process is about to be reported dead: pick again after that.
+        // Neither within 5 s (stalled, say): pick again too.
         const dead = await poll(`${instance.name} to be known dead or ready`, 5000, async () => {
           if (!isRunning(instance.server)) return true;
           return (await httpStatus(`${instance.url}/readyz`)) === 200 ? false : undefined;
-        });
+        }).catch(() => true);
         if (!dead) throw error;
       }
     }
@@ -484,14 +510,20 @@ export async function waitForQuiescence(
   const client = new Redis(cluster.redisUrl, { maxRetriesPerRequest: 1 });
   client.on('error', (error: Error) => console.warn(`quiescence check: ${error.message}`));
   try {
-    await poll(`thread ${threadId} to be quiet (no lease, queue or run)`, timeoutMs, async () => {
-      const [lease, queued, live] = await Promise.all([
-        client.get(keys.lease),
-        client.llen(keys.queue),
-        client.xlen(keys.live),
-      ]);
-      return lease === null && queued === 0 && live === 0 ? true : undefined;
-    });
+    await poll(
+      `thread ${threadId} to be quiet (no lease, queue, live run or run record)`,
+      timeoutMs,
+      async () => {
+        // (The queue is a sorted set: LLEN would fail with WRONGTYPE whenever a post waits.)
+        const [lease, queued, live, run] = await Promise.all([
+          client.get(keys.lease),
+          client.zcard(keys.queue),
+          client.xlen(keys.live),
+          client.exists(keys.run),
+        ]);
+        return lease === null && queued === 0 && live === 0 && run === 0 ? true : undefined;
+      },
+    );
   } finally {
     await client.quit();
   }
@@ -514,7 +546,8 @@ export async function storedHistory(
 /**
  * Run boundaries as seen in `events` (one connection's): every run-start is followed by its run-end
  * before the next run-start (one run per thread, cluster-wide); with `ended`, the last run has
- * ended too. Returns the run ids in order.
+ * ended too. Returns the run ids in order. Before the connection's first run-start, a run that ended
+ * while it joined may be announced by its run-end alone (protocol.md, "Cursors, subscribe and resume").
  */
 export function expectRunsInSequence(
   events: readonly ThreadEventFrame[],
@@ -529,6 +562,7 @@ export function expectRunsInSequence(
       open = event.runId;
       runs.push(event.runId);
     } else if (event.type === 'run-end') {
+      if (open === null && runs.length === 0) continue; // a run that ended as the connection joined
       expect(event.runId, `${who}: run-end of a run that is not the open one`).toBe(open);
       open = null;
     }
@@ -549,4 +583,153 @@ export function expectTranscriptEqualsHistory(
   const missing = history.filter((entry) => !ids.includes(entry.id)).map((entry) => entry.id);
   expect(missing, `${who}: stored messages never received`).toEqual([]);
   expect(seen, `${who}: transcript vs history`).toEqual(history);
+}
+
+// --- posts retried until answered, and the exactly-once audit ----------------------------------
+
+/**
+ * A participant who posts as a client should: each post is retried with the same
+ * `clientMessageId` until it is answered `posted` — on another instance (`pick()`) when the
+ * connection is lost or the answer does not come, after a short backoff when the answer is a
+ * retryable error. Fails on a non-retryable answer or after `timeoutMs`.
+ */
+export class Poster {
+  /** clientMessageId → the `posted` answer (the last one, when retried). */
+  readonly answers = new Map<string, FrameOf<'posted'>>();
+  /** Post requests sent beyond the first of each post. */
+  retries = 0;
+  private readonly cluster: ChorusCluster;
+  private readonly threadId: string;
+  private readonly name: string;
+  private readonly pick: () => Instance;
+  private client: TestClient | null = null;
+
+  constructor(cluster: ChorusCluster, name: string, threadId: string, pick: () => Instance) {
+    this.cluster = cluster;
+    this.name = name;
+    this.threadId = threadId;
+    this.pick = pick;
+  }
+
+  async post(text: string, clientMessageId: string, timeoutMs = 30_000): Promise<FrameOf<'posted'>> {
+    const deadline = Date.now() + timeoutMs;
+    let lastProblem = 'no attempt';
+    for (let attempt = 0; Date.now() < deadline; attempt += 1) {
+      if (attempt > 0) {
+        this.retries += 1;
+        await new Promise((resolve) => setTimeout(resolve, Math.min(500, 50 * attempt)));
+      }
+      try {
+        if (!this.client?.isOpen) this.client = await this.cluster.connect(this.pick(), this.name);
+        const answer = await this.client.request(
+          { type: 'post', threadId: this.threadId, clientMessageId, text },
+          { timeoutMs: 5000 },
+        );
+        if (answer.type === 'posted') {
+          this.answers.set(clientMessageId, answer);
+          return answer;
+        }
+        if (answer.type !== 'error' || !answer.retryable)
+          throw new PostRefused(`post "${text}" refused: ${JSON.stringify(answer)}`);
+        lastProblem = JSON.stringify(answer);
+        // An instance that cannot take posts now (draining, its store unreachable): try another.
+        if (answer.code === 'unavailable') await this.abandon();
+      } catch (error) {
+        if (error instanceof PostRefused) throw error;
+        lastProblem = error instanceof Error ? error.message.slice(0, 300) : String(error);
+        await this.abandon();
+      }
+    }
+    throw new Error(`post "${text}" (${clientMessageId}) not answered in ${timeoutMs} ms: ${lastProblem}`);
+  }
+
+  /** Closes the participant's connection (without waiting for a dead instance). */
+  async close(): Promise<void> {
+    await this.abandon();
+  }
+
+  private async abandon(): Promise<void> {
+    const client = this.client;
+    this.client = null;
+    await client?.terminate(1000).catch(() => undefined);
+  }
+}
+
+class PostRefused extends Error {}
+
+export interface RunSeen {
+  runId: string;
+  /** `run-start.posts`: the user messages the run answers. */
+  posts: readonly string[];
+  /** Its `run-end` reason, once some viewer saw it. */
+  endReason?: string;
+}
+
+/** Every run some viewer saw (by run id), with its posts and end. */
+export function runsSeen(viewers: readonly Viewer[]): Map<string, RunSeen> {
+  const runs = new Map<string, RunSeen>();
+  for (const viewer of viewers) {
+    for (const event of viewer.events()) {
+      if (event.type === 'run-start') {
+        const known = runs.get(event.runId);
+        if (known && known.posts.join(',') !== (event.posts ?? []).join(','))
+          throw new Error(`run ${event.runId} started twice with other posts`);
+        if (!known) runs.set(event.runId, { runId: event.runId, posts: event.posts ?? [] });
+      } else if (event.type === 'run-end') {
+        const known = runs.get(event.runId) ?? { runId: event.runId, posts: [] };
+        runs.set(event.runId, { ...known, endReason: event.reason });
+      }
+    }
+  }
+  return runs;
+}
+
+/** The exactly-once promise, counted (every list empty when it holds). */
+export interface PostAudit {
+  /** Answered `posted` but not in history. */
+  lost: string[];
+  /** Stored more than once (the same text twice, or a user message no answer named). */
+  duplicated: string[];
+  /** In history, but no run that lists it in `run-start.posts` reached its `run-end`. */
+  unanswered: string[];
+  /** Listed by more than one run. */
+  doublyAnswered: string[];
+}
+
+/** Checks every answered post (`posted`, by text) against the stored history and the runs seen. */
+export function auditPosts(
+  answers: Iterable<{ text: string; posted: FrameOf<'posted'> }>,
+  history: readonly TranscriptEntry[],
+  runs: ReadonlyMap<string, RunSeen>,
+): PostAudit {
+  const users = history.filter((entry) => entry.role === 'user');
+  const audit: PostAudit = { lost: [], duplicated: [], unanswered: [], doublyAnswered: [] };
+  const answeredIds = new Set<string>();
+  for (const { text, posted } of answers) {
+    answeredIds.add(posted.messageId);
+    if (!users.some((entry) => entry.id === posted.messageId)) audit.lost.push(posted.messageId);
+    if (users.filter((entry) => entry.text === text).length > 1) audit.duplicated.push(posted.messageId);
+  }
+  for (const entry of users) {
+    if (!answeredIds.has(entry.id)) audit.duplicated.push(entry.id);
+    const listing = [...runs.values()].filter((run) => run.posts.includes(entry.id));
+    if (listing.length > 1) audit.doublyAnswered.push(entry.id);
+    if (!listing.some((run) => run.endReason !== undefined)) audit.unanswered.push(entry.id);
+  }
+  return audit;
+}
+
+/** A viewer's transcript against history: messages never seen, seen twice, or seen out of order. */
+export function auditTranscript(
+  seen: readonly TranscriptEntry[],
+  history: readonly TranscriptEntry[],
+): { missing: number; doubled: number; reordered: number } {
+  const ids = seen.map((entry) => entry.id);
+  const historyIds = history.map((entry) => entry.id);
+  const doubled = ids.filter((id, index) => ids.indexOf(id) !== index).length;
+  const missing = historyIds.filter((id) => !ids.includes(id)).length;
+  const once = ids.filter((id, index) => ids.indexOf(id) === index && historyIds.includes(id));
+  const expected = historyIds.filter((id) => once.includes(id));
+  const reordered = once.filter((id, index) => expected[index] !== id).length;
+  return { missing, doubled, reordered };
 }

@@ -13,7 +13,8 @@ import type { Store } from '../../src/store/store.ts';
 import type { TeamRegistry } from '../../src/teams/team.ts';
 import { cleanupPrefix, uniquePrefix } from './redis.ts';
 
-export type EnvOverrides = Partial<Record<keyof Env, string>>;
+/** Settings of a test server; CHORUS_TEST_CRASH_AT (with NODE_ENV=test) is src/runs/crash-points.ts' hook. */
+export type EnvOverrides = Partial<Record<keyof Env | 'CHORUS_TEST_CRASH_AT', string>>;
 
 /** Settings every test server starts with; a fast demo model so that runs take little time. */
 const TEST_DEFAULTS: EnvOverrides = {
