@@ -43,7 +43,7 @@ export function renderIndexPage(options: IndexPageOptions): string {
 </header>
 <div class="layout">
 <nav aria-label="Recent threads"><h2>Recent threads</h2><ul id="recent"></ul></nav>
-<main id="main" tabindex="-1">
+<main id="main" tabindex="0" aria-label="Conversation">
   <div id="intro"><h2>Start a conversation</h2><p>Type a question below and press Enter: a new thread opens with the team.</p>
     <label for="team">Team</label> <select id="team">${teamOptions}</select></div>
   <button type="button" id="load-older" hidden>Load older messages</button>

@@ -3,7 +3,7 @@
 // messages in flight: the same live and after a reload), every message's status in words, the
 // connection's state apart from the run's, posts typed while offline shown pending (the SDK queues
 // them), auto-scroll that follows the stream unless the reader scrolled up, older history on scroll.
-import { ChorusClient, storageCursorStore, type ChorusThread, type ThreadItem } from '../../client/index.ts';
+import { ChorusClient, type ChorusThread, type ThreadItem } from '../../client/index.ts';
 import { renderMarkdown } from './markdown.ts';
 
 const $ = <T extends HTMLElement>(id: string): T => {
@@ -109,11 +109,12 @@ let resumed = false;
 
 function startClient(): void {
   const wsUrl = `${location.protocol === 'https:' ? 'wss:' : 'ws:'}//${location.host}${basePath}/ws`;
+  // Cursors stay in memory (the SDK's default): a reload shows the thread's history again, and
+  // reconnects within the page resume from the last message received.
   client = new ChorusClient({
     url: wsUrl,
     user: userName(),
     ...(authRequired ? { token: () => storage?.getItem(TOKEN_KEY) || undefined } : {}),
-    cursorStore: storage ? storageCursorStore(storage) : undefined,
   });
   client.on('state', () => {
     if (client.state === 'reconnecting') {
