@@ -54,7 +54,7 @@ export function renderIndexPage(options: IndexPageOptions): string {
 <button type="button" id="jump" hidden>Jump to latest</button>
 <form id="composer" class="composer">
   <label for="message" class="visually-hidden">Message</label>
-  <textarea id="message" rows="1" placeholder="Ask the team… (Enter sends, Shift+Enter: new line)" autocomplete="off"></textarea>
+  <textarea id="message" rows="1" placeholder="Ask the team…" autocomplete="off"></textarea>
   <button type="submit">Send</button>
   <button type="button" id="stop" hidden>Stop</button>
 </form>
