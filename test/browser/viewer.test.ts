@@ -209,6 +209,37 @@ describe('the viewer on one instance', () => {
     await page.close();
   });
 
+  it('opens a 163-message thread at its end and pages in older history on scroll', async () => {
+    const threadId = 'long-thread';
+    await server.app.store.createThread({ threadId, team: 'demo' });
+    const messages: Message[] = Array.from({ length: 163 }, (_, index) => ({
+      id: `long-${index + 1}`,
+      role: index % 2 === 0 ? 'user' : 'assistant',
+      author: index % 2 === 0 ? 'ada' : 'planner',
+      text: `message ${index + 1}`,
+      status: 'completed',
+      createdAt: new Date(0).toISOString(),
+    }));
+    await server.app.store.importMessages(threadId, messages);
+    const page = await browser.newPage({ viewport: { width: 900, height: 700 } });
+    await page.goto(`${server.url}/?thread=${threadId}`);
+    const articles = page.locator('#log article');
+    await page.locator('#log article[data-id="long-163"]').waitFor();
+    const first = await articles.count();
+    expect(first).toBeLessThan(163);
+    // Opened at the end: the newest message is in view.
+    await expect.poll(() => page.locator('#log article[data-id="long-163"]').isVisible()).toBe(true);
+    await eventually(async () => {
+      await page.locator('#main').evaluate((main) => main.scrollTo({ top: 0 }));
+      const count = await articles.count();
+      return count === 163 ? null : `${count} messages shown`;
+    }, 15_000);
+    const ids = await shownMessages(page);
+    expect(ids.map(([id]) => id)).toEqual(messages.map((message) => message.id));
+    expect(await page.locator('#load-older').isVisible()).toBe(false);
+    await page.close();
+  });
+
   it('fits a 390 px phone: long URLs and words wrap, no horizontal scroll, no serious axe violation', async () => {
     const context = await browser.newContext({ viewport: { width: 390, height: 844 }, isMobile: true });
     const page = await context.newPage();
