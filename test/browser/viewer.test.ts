@@ -178,6 +178,9 @@ describe('the viewer on one instance', () => {
   it('starts a thread on Enter, renders markdown and keeps raw HTML as text', async () => {
     const page = await browser.newPage();
     await page.goto(`${server.url}/`);
+    await page.getByText('Settings').click();
+    await page.getByLabel('Your name').fill('ada');
+    await page.getByRole('button', { name: 'Save' }).click();
     await ask(
       page,
       'Hello **team**. <img src=x onerror="window.__xss=1"> [bad](javascript:alert(1)) https://example.com/x',
@@ -190,7 +193,10 @@ describe('the viewer on one instance', () => {
     expect(await post.locator('a[href^="javascript"]').count()).toBe(0);
     expect(await post.locator('a[href="https://example.com/x"]').getAttribute('rel')).toContain('noopener');
     expect(await page.evaluate(() => (window as unknown as { __xss?: number }).__xss)).toBeUndefined();
+    expect(await post.locator('.author').textContent()).toBe('ada');
     await page.locator('#log article.agent').first().waitFor();
+    // The live region announces new messages.
+    await expect.poll(() => page.locator('#announcer').textContent()).toMatch(/^(planner|writer|reviewer)/);
     expect(await page.locator('#copy-link').isVisible()).toBe(true);
     expect(await page.getByRole('navigation', { name: 'Recent threads' }).getByRole('link').count()).toBe(1);
     await page.close();
