@@ -30,6 +30,7 @@ export function renderIndexPage(options: IndexPageOptions): string {
   <h1><a href="${base}/" id="home">Chorus</a></h1>
   <p class="states"><span id="connection" role="status">Connection: connecting</span> <span id="run">No thread open</span></p>
   <div class="actions">
+    <button type="button" id="show-recent" aria-expanded="false" aria-controls="recent-threads">Threads</button>
     <button type="button" id="new-thread">New thread</button>
     <button type="button" id="copy-link" hidden>Copy link</button>
     <details id="settings"><summary>Settings</summary>
@@ -42,7 +43,7 @@ export function renderIndexPage(options: IndexPageOptions): string {
   </div>
 </header>
 <div class="layout">
-<nav aria-label="Recent threads"><h2>Recent threads</h2><ul id="recent"></ul></nav>
+<nav id="recent-threads" aria-label="Recent threads"><h2>Recent threads</h2><ul id="recent"></ul></nav>
 <main id="main" tabindex="0" aria-label="Conversation">
   <div id="intro"><h2>Start a conversation</h2><p>Type a question below and press Enter: a new thread opens with the team.</p>
     <label for="team">Team</label> <select id="team">${teamOptions}</select></div>

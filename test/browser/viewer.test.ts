@@ -254,6 +254,14 @@ describe('the viewer on one instance', () => {
     await ask(page, `Look at ${url} and ${'supercalifragilistic'.repeat(8)}`);
     await page.locator('#log article.user').first().waitFor();
     await page.locator('#log article.agent[data-status="completed"]').first().waitFor({ timeout: 10_000 });
+    // The recent threads open from the Threads button, and close when one is chosen.
+    const recent = page.getByRole('navigation', { name: 'Recent threads' });
+    expect(await recent.isVisible()).toBe(false);
+    await page.getByRole('button', { name: 'Threads' }).click();
+    await recent.getByRole('link').first().waitFor();
+    await page.screenshot({ path: `${ARTIFACTS}/phone-390-threads.png` });
+    await recent.getByRole('link').first().click();
+    await expect.poll(() => recent.isVisible()).toBe(false);
     const widths = await page.evaluate(() => ({
       viewport: window.innerWidth,
       document: document.documentElement.scrollWidth,

@@ -404,6 +404,13 @@ ui.stop.addEventListener('click', () => {
     ?.cancel()
     .catch((error: unknown) => (ui.run.textContent = `Stop failed: ${(error as Error).message}`));
 });
+const showRecent = $<HTMLButtonElement>('show-recent');
+function toggleRecent(open: boolean): void {
+  document.body.dataset.recent = open ? 'open' : 'closed';
+  showRecent.setAttribute('aria-expanded', String(open));
+}
+showRecent.addEventListener('click', () => toggleRecent(document.body.dataset.recent !== 'open'));
+ui.recent.addEventListener('click', () => toggleRecent(false));
 ui.newThread.addEventListener('click', () => {
   openThread(null, { push: true });
   ui.message.focus();
