@@ -1,10 +1,12 @@
 // Builds dist/ (npm run build; `prepare` runs it on npm install and npm pack): ESM JavaScript and
 // declarations of src/ by tsc (tsconfig.build.json; `.ts` import specifiers become `.js`), and the
-// `chorus` CLI made executable, and the Redis store's Lua scripts copied. It builds into a fresh directory and swaps it in at the end, so a
+// `chorus` CLI made executable, the Redis store's Lua scripts copied, and the viewer's browser bundle
+// (src/web/viewer/, by esbuild) written to dist/web/viewer.bundle.js and .css, which the server
+// serves (a packaged install has no esbuild). It builds into a fresh directory and swaps it in at the end, so a
 // failed or concurrent build never leaves a half-written dist/.
 // Plain JavaScript so that it runs on any Node.js (npm start does not need it: it runs src/).
 import { execFileSync } from 'node:child_process';
-import { chmodSync, cpSync, renameSync, rmSync } from 'node:fs';
+import { chmodSync, cpSync, mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 
@@ -21,6 +23,7 @@ try {
   chmodSync(`${root}/${staging}/cli/main.js`, 0o755);
   // The Redis store's Lua scripts are read at run time next to the module that registers them.
   cpSync(`${root}/src/store/lua`, `${root}/${staging}/store/lua`, { recursive: true });
+  await buildViewer(`${root}/${staging}/web`);
   try {
     renameSync(`${root}/dist`, `${root}/${retired}`);
   } catch (error) {
@@ -33,4 +36,26 @@ try {
 } finally {
   rmSync(`${root}/${staging}`, { recursive: true, force: true });
   rmSync(`${root}/${retired}`, { recursive: true, force: true });
+}
+
+async function buildViewer(directory) {
+  const { build } = await import('esbuild');
+  const result = await build({
+    entryPoints: {
+      'viewer.bundle': `${root}/src/web/viewer/main.ts`,
+      'viewer.bundle.styles': `${root}/src/web/viewer/viewer.css`,
+    },
+    bundle: true,
+    platform: 'browser',
+    format: 'esm',
+    target: 'es2022',
+    minify: true,
+    write: false,
+    outdir: directory,
+    logLevel: 'warning',
+  });
+  mkdirSync(directory, { recursive: true });
+  for (const file of result.outputFiles) {
+    writeFileSync(file.path.replace(/viewer\.bundle\.styles\.css$/, 'viewer.bundle.css'), file.contents);
+  }
 }

@@ -21,7 +21,7 @@ import { StoreConversationState } from '../store/store-conversation-state.ts';
 import type { Store } from '../store/store.ts';
 import { createTeamsFromConfig } from '../teams/create-teams.ts';
 import type { TeamRegistry } from '../teams/team.ts';
-import { checkAuthMode } from './auth-mode.ts';
+import { authConfigured, checkAuthMode } from './auth-mode.ts';
 import { startFailoverSweep } from './failover-sweep.ts';
 import { startHeartbeat } from './heartbeat.ts';
 import { createHttpRoutes } from './http-routes.ts';
@@ -151,7 +151,16 @@ function assemble(parts: {
   };
   let draining = false;
   const isDraining = () => draining;
-  const handleRequest = createHttpRoutes({ instanceId, store, metrics, teams, isDraining, logger, basePath });
+  const handleRequest = createHttpRoutes({
+    instanceId,
+    store,
+    metrics,
+    teams,
+    isDraining,
+    logger,
+    basePath,
+    authRequired: authConfigured(config),
+  });
   const upgrades = createUpgradeHandler({ context, isDraining, path: `${basePath}/ws` });
   const stopHeartbeat = startHeartbeat(connections, config.heartbeatMs);
   const stopFailoverSweep = startFailoverSweep({ runs, hub, leaseMs: config.leaseMs, isDraining, logger });

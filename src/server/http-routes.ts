@@ -1,4 +1,4 @@
-// Chorus's HTTP routes: `/healthz`, `/readyz`, `/metrics` and the viewer page at `/`, all under an
+// Chorus's HTTP routes: `/healthz`, `/readyz`, `/metrics` and the viewer at `/` (web-assets.ts), all under an
 // optional base path. `handle` decides at once whether a request is Chorus's (and then answers it)
 // or not (and then leaves the response untouched), so that a host server can fall through to its
 // own routes.
@@ -7,7 +7,7 @@ import type { Logger } from '../log.ts';
 import type { Metrics } from '../metrics.ts';
 import type { Store } from '../store/store.ts';
 import type { TeamRegistry } from '../teams/team.ts';
-import { renderIndexPage } from '../web/index-page.ts';
+import { createWebAssets } from './web-assets.ts';
 
 export interface HttpRoutesOptions {
   instanceId: string;
@@ -18,6 +18,8 @@ export interface HttpRoutesOptions {
   logger: Logger;
   /** '' or a path like `/chorus` (no trailing slash) that every route is under. */
   basePath: string;
+  /** The server requires a token (the viewer shows a token field). */
+  authRequired?: boolean;
 }
 
 type Route = (request: IncomingMessage, response: ServerResponse) => Promise<void> | void;
@@ -57,18 +59,17 @@ export function createHttpRoutes(
     response.writeHead(200, { 'content-type': metrics.registry.contentType }).end(text);
   };
 
-  const indexPage: Route = (_request, response) => {
-    response
-      .writeHead(200, { 'content-type': 'text/html; charset=utf-8' })
-      .end(renderIndexPage({ teams: teams.names(), defaultTeam: teams.defaultTeam }));
-  };
-
   const routes = new Map<string, Route>([
     [`${basePath}/healthz`, health],
     [`${basePath}/readyz`, readiness],
     [`${basePath}/metrics`, metricsRoute],
-    [`${basePath}/`, indexPage],
-    [`${basePath}/index.html`, indexPage],
+    ...createWebAssets({
+      basePath,
+      teams: teams.names(),
+      defaultTeam: teams.defaultTeam,
+      authRequired: options.authRequired ?? false,
+      logger,
+    }),
   ]);
 
   return (request, response) => {

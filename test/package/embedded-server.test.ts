@@ -39,7 +39,12 @@ describe('Chorus embedded in a host HTTP server', () => {
 
     expect((await fetch(`${origin}/chorus/healthz`)).status).toBe(200);
     expect((await fetch(`${origin}/chorus/readyz`)).status).toBe(200);
-    expect(await (await fetch(`${origin}/chorus/`)).text()).toMatch(/<html/);
+    const page = await (await fetch(`${origin}/chorus/`)).text();
+    expect(page).toMatch(/<script type="module" src="\/chorus\/viewer\.js">/);
+    expect(page).toMatch(/<link rel="stylesheet" href="\/chorus\/viewer\.css">/);
+    const bundle = await fetch(`${origin}/chorus/viewer.js`);
+    expect(bundle.headers.get('content-type')).toMatch(/^text\/javascript/);
+    expect(await bundle.text()).toContain('chorus.v1');
     const host = await fetch(`${origin}/healthz`);
     expect([host.status, await host.text()]).toEqual([404, 'host: not found']);
 

@@ -170,6 +170,8 @@ describe('the packed package, installed in a new project', () => {
       'dist/cli/main.js',
       'dist/store/lua/prelude.lua',
       'dist/store/lua/post.lua',
+      'dist/web/viewer.bundle.js',
+      'dist/web/viewer.bundle.css',
       'protocol.md',
       'protocol.schema.json',
       'docs/client.md',
@@ -244,6 +246,8 @@ describe('the packed package, installed in a new project', () => {
     try {
       expect((await fetch(`${origin}/chorus/healthz`)).status).toBe(200);
       expect(await (await fetch(`${origin}/chorus/`)).text()).toMatch(/<html/);
+      // The viewer's bundle, built into the tarball (the installed package has no esbuild).
+      expect(await (await fetch(`${origin}/chorus/viewer.js`)).text()).toContain('chorus.v1');
       expect(await (await fetch(`${origin}/`)).text()).toBe('the rest of your app\n');
     } finally {
       child.kill('SIGTERM');
