@@ -18,6 +18,8 @@ export interface HttpRoutesOptions {
   logger: Logger;
   /** '' or a path like `/chorus` (no trailing slash) that every route is under. */
   basePath: string;
+  /** Handlers tried first (the `/v1` API, AG-UI): each answers its own paths and returns true. */
+  extraHandlers?: ReadonlyArray<(request: IncomingMessage, response: ServerResponse) => boolean>;
 }
 
 type Route = (request: IncomingMessage, response: ServerResponse) => Promise<void> | void;
@@ -72,6 +74,7 @@ export function createHttpRoutes(
   ]);
 
   return (request, response) => {
+    if (options.extraHandlers?.some((handle) => handle(request, response))) return true;
     const route = routes.get(pathOf(request));
     if (!route) return false;
     Promise.resolve()
