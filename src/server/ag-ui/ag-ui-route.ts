@@ -15,13 +15,7 @@ import { RequestError } from '../../errors.ts';
 import { ErrorCode } from '../../protocol/codes.ts';
 import { id } from '../../protocol/frames.ts';
 import type { LiveEnvelope } from '../../store/store.ts';
-import {
-  authenticate,
-  CallerLimiters,
-  readBody,
-  requireParticipant,
-  sendError,
-} from '../http-api/http-io.ts';
+import { answer, authenticate, CallerLimiters, readBody, requireParticipant } from '../http-api/http-io.ts';
 import { SseResponse } from '../http-api/sse.ts';
 import { AgUiRunTranslator, toAgUiMessages } from './ag-ui-events.ts';
 
@@ -167,18 +161,12 @@ export function createAgUiRoute(context: GatewayContext, basePath: string): AgUi
       const path = new URL(request.url ?? '/', 'http://localhost').pathname;
       if (path !== prefix && !path.startsWith(`${prefix}/`)) return false;
       const rest = path.slice(prefix.length).replace(/^\//, '');
-      const log = { method: request.method, path };
-      Promise.resolve()
-        .then(async () => {
-          if (rest.includes('/')) throw new RequestError(ErrorCode.notFound, 'no such endpoint');
-          if (request.method !== 'POST')
-            throw new RequestError(ErrorCode.badFrame, 'POST a RunAgentInput here');
-          await run(request, response, rest === '' ? context.teams.defaultTeam : decodeURIComponent(rest));
-        })
-        .catch((error: unknown) => {
-          request.resume();
-          sendError(response, logger, error, log);
-        });
+      answer(request, response, logger, async () => {
+        if (rest.includes('/')) throw new RequestError(ErrorCode.notFound, 'no such endpoint');
+        if (request.method !== 'POST')
+          throw new RequestError(ErrorCode.badFrame, 'POST a RunAgentInput here');
+        await run(request, response, rest === '' ? context.teams.defaultTeam : decodeURIComponent(rest));
+      });
       return true;
     },
     close() {

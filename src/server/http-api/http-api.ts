@@ -9,12 +9,12 @@ import { createThread, historyPage, requireThread } from '../../gateway/requests
 import { RequestError } from '../../errors.ts';
 import { ErrorCode } from '../../protocol/codes.ts';
 import {
+  answer,
   authenticate,
   CallerLimiters,
   readBody,
   requireAccess,
   requireParticipant,
-  sendError,
   sendJson,
 } from './http-io.ts';
 import { openApiDocument } from './openapi.ts';
@@ -178,22 +178,15 @@ export function createHttpApi(context: GatewayContext, basePath: string): HttpAp
       if (url.pathname !== prefix && !url.pathname.startsWith(`${prefix}/`)) return false;
       const method = request.method ?? 'GET';
       const found = route(method, url.pathname.slice(prefix.length));
-      const log = { method, path: url.pathname };
-      Promise.resolve()
-        .then(async () => {
-          if (found === null) throw new RequestError(ErrorCode.notFound, 'no such endpoint');
-          if (found === 'method') {
-            response.setHeader('allow', 'GET, POST, DELETE');
-            throw new RequestError(ErrorCode.badFrame, `${method} is not allowed here`);
-          }
-          if (found.threadId !== '') parse(ThreadId, found.threadId, 'thread id');
-          await found.handler(request, response, url, found.threadId);
-        })
-        .catch((error: unknown) => {
-          // A body left unread would be answered before it is consumed: drop the rest.
-          request.resume();
-          sendError(response, logger, error, log);
-        });
+      answer(request, response, logger, async () => {
+        if (found === null) throw new RequestError(ErrorCode.notFound, 'no such endpoint');
+        if (found === 'method') {
+          response.setHeader('allow', 'GET, POST, DELETE');
+          throw new RequestError(ErrorCode.badFrame, `${method} is not allowed here`);
+        }
+        if (found.threadId !== '') parse(ThreadId, found.threadId, 'thread id');
+        await found.handler(request, response, url, found.threadId);
+      });
       return true;
     },
     close() {

@@ -59,6 +59,25 @@ export function sendError(
   sendJson(response, errorStatus[code], body);
 }
 
+/**
+ * Runs a request's handler and answers whatever it throws with the protocol error (a body left
+ * unread is drained first). `log` names the request in the log line of an internal error.
+ */
+export function answer(
+  request: IncomingMessage,
+  response: ServerResponse,
+  logger: Logger,
+  handler: () => Promise<void>,
+): void {
+  const log = { method: request.method, url: request.url };
+  Promise.resolve()
+    .then(handler)
+    .catch((error: unknown) => {
+      request.resume();
+      sendError(response, logger, error, log);
+    });
+}
+
 /** Reads the body (at most `maxBytes`, else `too-large`) and parses it as JSON then with `schema`. */
 export async function readBody<T extends z.ZodType>(
   request: IncomingMessage,
