@@ -32,6 +32,7 @@ export const configSchema = z.object({
   CHORUS_REDIS_PREFIX: z.string().min(1).default('chorus'),
   CHORUS_HISTORY_MAXLEN: integer(0),
   CHORUS_HEARTBEAT_MS: integer(25_000, 100),
+  CHORUS_SSE_HEARTBEAT_MS: integer(15_000, 50, 30_000),
   CHORUS_HELLO_TIMEOUT_MS: integer(10_000, 100),
   CHORUS_MAX_SUBSCRIPTIONS: integer(100, 1),
   CHORUS_MAX_BUFFERED_BYTES: integer(1_048_576, 1024),
@@ -84,6 +85,8 @@ export interface Config {
   drainMs: number;
   historyMaxLength: number;
   heartbeatMs: number;
+  /** Interval of the SSE streams' heartbeat comments (at most 30 s). */
+  sseHeartbeatMs: number;
   helloTimeoutMs: number;
   maxSubscriptions: number;
   /** A connection whose unsent bytes exceed this is closed with 4008 (slow consumer). */
@@ -160,6 +163,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     drainMs: value.CHORUS_DRAIN_MS,
     historyMaxLength: value.CHORUS_HISTORY_MAXLEN,
     heartbeatMs: value.CHORUS_HEARTBEAT_MS,
+    sseHeartbeatMs: value.CHORUS_SSE_HEARTBEAT_MS,
     helloTimeoutMs: value.CHORUS_HELLO_TIMEOUT_MS,
     maxSubscriptions: value.CHORUS_MAX_SUBSCRIPTIONS,
     maxBufferedBytes: value.CHORUS_MAX_BUFFERED_BYTES,

@@ -9,14 +9,15 @@ import { CloseCode, ErrorCode, PROTOCOL_VERSION } from '../protocol/codes.ts';
 /** Requests a client may send after `hello` before `welcome` arrives (they wait for it). */
 const MAX_PENDING_FRAMES = 32;
 import type { ClientFrame, ServerFrame, ThreadEvent } from '../protocol/frames.ts';
-import type { LiveEnvelope, StoredItem } from '../store/store.ts';
+import type { LiveEnvelope } from '../store/store.ts';
 import type { ThreadViewer } from '../hub/hub.ts';
 import { LiveFrame } from '../hub/live-frame.ts';
 import { writeWireFrame } from './wire.ts';
-import { RequestError, StoreError } from '../errors.ts';
+import { RequestError } from '../errors.ts';
 import { AuthFailure, mayAccessThread, openAccess, type Principal } from './auth.ts';
 import { orderJoin, planJoin } from './join.ts';
-import { BacklogLost, backlogPages, RESUME_PAGE } from './backlog.ts';
+import { BacklogLost } from './backlog.ts';
+import { createThread, errorReply, historyPage, readBacklog, requireThread } from './requests.ts';
 import { createRequestLimiters, type RequestLimiters } from './rate-limiter.ts';
 import type { GatewayContext } from './context.ts';
 
@@ -331,29 +332,8 @@ export class Connection implements ThreadViewer {
   private async onCreateThread(frame: Frame<'create-thread'>): Promise<void> {
     this.limiters.createThread.take();
     this.requireParticipant(frame.threadId);
-    const teamName = frame.team ?? this.context.teams.defaultTeam;
-    if (!this.context.teams.get(teamName)) {
-      // A thread that exists keeps its team whatever `team` says: existing, nothing changes.
-      const current =
-        frame.threadId === undefined ? null : await this.context.store.getThread(frame.threadId);
-      if (!current || frame.threadId === undefined)
-        throw new RequestError(ErrorCode.notFound, `unknown team "${teamName}"`);
-      this.send({
-        type: 'thread-created',
-        requestId: frame.requestId,
-        threadId: frame.threadId,
-        existing: true,
-        team: current.team,
-      });
-      return;
-    }
-    const threadId = frame.threadId ?? nanoid(16);
-    const { thread, existing } = await this.context.store.createThread({
-      threadId,
-      team: teamName,
-      ...(frame.metadata ? { metadata: frame.metadata } : {}),
-    });
-    this.send({ type: 'thread-created', requestId: frame.requestId, threadId, existing, team: thread.team });
+    const { threadId, existing, team } = await createThread(this.context, frame);
+    this.send({ type: 'thread-created', requestId: frame.requestId, threadId, existing, team });
   }
 
   private async onSubscribe(frame: Frame<'subscribe'>): Promise<void> {
@@ -383,7 +363,7 @@ export class Connection implements ThreadViewer {
       const thread = await store.getThread(threadId);
       if (!thread) throw new RequestError(ErrorCode.notFound, 'thread not found');
       subscription.epochPrefix = `${thread.epoch}.`;
-      const backlog = await this.readBacklog(threadId, frame.cursor);
+      const backlog = await readBacklog(this.context, threadId, frame.cursor);
       if (!current())
         throw new RequestError(ErrorCode.conflict, 'unsubscribed before the subscription took effect');
       this.send({
@@ -456,43 +436,6 @@ export class Connection implements ThreadViewer {
     }
   }
 
-  /**
-   * What a subscribe sends as backlog: with a cursor that can be continued, every message after
-   * it (read in pages, up to CHORUS_RESUME_LIMIT); otherwise the newest CHORUS_BACKLOG_LIMIT.
-   */
-  private async readBacklog(
-    threadId: string,
-    cursor: string | undefined,
-  ): Promise<{
-    recovered: boolean;
-    truncated: boolean;
-    newest: string | null;
-    count: number;
-    items: AsyncIterable<StoredItem>;
-  }> {
-    const { store, config } = this.context;
-    if (cursor !== undefined) {
-      const first = await store.readAfter(threadId, cursor, Math.min(RESUME_PAGE, config.resumeLimit));
-      if (first.recovered && first.missed <= config.resumeLimit) {
-        return {
-          recovered: true,
-          truncated: false,
-          newest: first.newest,
-          count: first.missed,
-          items: backlogPages(store, threadId, first.items, first.missed),
-        };
-      }
-    }
-    const latest = await store.readLatest(threadId, config.backlogLimit);
-    return {
-      recovered: false,
-      truncated: latest.truncated,
-      newest: latest.items.at(-1)?.cursor ?? null,
-      count: latest.items.length,
-      items: backlogPages(store, threadId, latest.items, latest.items.length),
-    };
-  }
-
   private async onUnsubscribe(frame: Frame<'unsubscribe'>): Promise<void> {
     // Events held back for a post in flight are not sent after `unsubscribed`.
     this.subscriptions.get(frame.threadId)?.held.splice(0);
@@ -531,8 +474,7 @@ export class Connection implements ThreadViewer {
 
   private async onCancel(frame: Frame<'cancel'>): Promise<void> {
     this.requireParticipant(frame.threadId);
-    if (!(await this.context.store.getThread(frame.threadId)))
-      throw new RequestError(ErrorCode.notFound, 'thread not found');
+    await requireThread(this.context, frame.threadId);
     // `cancelled` first, then the run's message-end (cancelled) and run-end: the thread's events
     // wait for this socket until the reply is out. The run answered here ends `cancelled`.
     const subscription = this.subscriptions.get(frame.threadId);
@@ -547,30 +489,8 @@ export class Connection implements ThreadViewer {
 
   private async onHistory(frame: Frame<'history'>): Promise<void> {
     this.requireAccess(frame.threadId);
-    const { store, config } = this.context;
-    if (!(await store.getThread(frame.threadId)))
-      throw new RequestError(ErrorCode.notFound, 'thread not found');
-    const limit = Math.min(frame.limit ?? 50, config.historyPageLimit);
-    const page = await store.readBefore(frame.threadId, frame.before, limit);
-    // One frame cannot be paced: a page bigger than half the slow-consumer bound would cut a
-    // healthy client off. Keep its newest items within that; `hasMore` then leads to the rest.
-    const budget = config.maxBufferedBytes / 2;
-    let first = page.items.length;
-    let bytes = 0;
-    while (first > 0) {
-      const item = page.items[first - 1]!;
-      const size = Buffer.byteLength(JSON.stringify(item.message)) + item.cursor.length + 32;
-      if (bytes + size > budget && first < page.items.length) break;
-      bytes += size;
-      first -= 1;
-    }
-    this.send({
-      type: 'history-page',
-      requestId: frame.requestId,
-      threadId: frame.threadId,
-      items: page.items.slice(first).map((item) => ({ cursor: item.cursor, message: item.message })),
-      hasMore: page.hasMore || first > 0,
-    });
+    const page = await historyPage(this.context, frame.threadId, frame.before, frame.limit);
+    this.send({ type: 'history-page', requestId: frame.requestId, threadId: frame.threadId, ...page });
   }
 
   private async onDeleteThread(frame: Frame<'delete-thread'>): Promise<void> {
@@ -669,35 +589,7 @@ export class Connection implements ThreadViewer {
     const requestId = 'requestId' in frame ? frame.requestId : undefined;
     const threadId =
       'threadId' in frame && typeof frame.threadId === 'string' ? { threadId: frame.threadId } : {};
-    if (error instanceof RequestError) {
-      const { retryAfterMs } = error;
-      this.send(
-        errorFrame(error.code, error.message, requestId, {
-          ...threadId,
-          ...(retryAfterMs ? { retryAfterMs } : {}),
-        }),
-      );
-      return;
-    }
-    if (error instanceof StoreError) {
-      const code =
-        error.code === 'not-found'
-          ? ErrorCode.notFound
-          : error.code === 'unavailable'
-            ? ErrorCode.unavailable
-            : ErrorCode.internal;
-      const message =
-        code === ErrorCode.notFound
-          ? 'thread not found'
-          : code === ErrorCode.unavailable
-            ? 'storage is unavailable; retry'
-            : 'internal error';
-      if (code === ErrorCode.internal)
-        this.context.logger.error({ err: error, type: frame.type }, 'request failed');
-      this.send(errorFrame(code, message, requestId, threadId));
-      return;
-    }
-    this.context.logger.error({ err: error, type: frame.type, sessionId: this.sessionId }, 'request failed');
-    this.send(errorFrame(ErrorCode.internal, 'internal error', requestId, threadId));
+    const reply = errorReply(this.context, error, { type: frame.type, sessionId: this.sessionId });
+    this.send({ ...reply, ...(requestId === undefined ? {} : { requestId }), ...threadId });
   }
 }

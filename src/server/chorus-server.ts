@@ -24,6 +24,8 @@ import type { TeamRegistry } from '../teams/team.ts';
 import { authConfigured, checkAuthMode } from './auth-mode.ts';
 import { startFailoverSweep } from './failover-sweep.ts';
 import { startHeartbeat } from './heartbeat.ts';
+import { createAgUiRoute } from './ag-ui/ag-ui-route.ts';
+import { createHttpApi } from './http-api/http-api.ts';
 import { createHttpRoutes } from './http-routes.ts';
 import { createUpgradeHandler } from './upgrade.ts';
 
@@ -151,6 +153,8 @@ function assemble(parts: {
   };
   let draining = false;
   const isDraining = () => draining;
+  const httpApi = createHttpApi(context, basePath);
+  const agUi = createAgUiRoute(context, basePath);
   const handleRequest = createHttpRoutes({
     instanceId,
     store,
@@ -160,6 +164,7 @@ function assemble(parts: {
     logger,
     basePath,
     authRequired: authConfigured(config),
+    extraHandlers: [httpApi.handle, agUi.handle],
   });
   const upgrades = createUpgradeHandler({ context, isDraining, path: `${basePath}/ws` });
   const stopHeartbeat = startHeartbeat(connections, config.heartbeatMs);
@@ -178,6 +183,8 @@ function assemble(parts: {
     stopHeartbeat();
     stopFailoverSweep();
     for (const connection of connections) connection.close(CloseCode.goingAway, 'server going away');
+    httpApi.close();
+    agUi.close();
     upgrades.close();
     await store.close();
     logger.info('stopped');

@@ -20,6 +20,8 @@ export interface HttpRoutesOptions {
   basePath: string;
   /** The server requires a token (the viewer shows a token field). */
   authRequired?: boolean;
+  /** Handlers tried first (the `/v1` API, AG-UI): each answers its own paths and returns true. */
+  extraHandlers?: ReadonlyArray<(request: IncomingMessage, response: ServerResponse) => boolean>;
 }
 
 type Route = (request: IncomingMessage, response: ServerResponse) => Promise<void> | void;
@@ -73,6 +75,7 @@ export function createHttpRoutes(
   ]);
 
   return (request, response) => {
+    if (options.extraHandlers?.some((handle) => handle(request, response))) return true;
     const route = routes.get(pathOf(request));
     if (!route) return false;
     Promise.resolve()

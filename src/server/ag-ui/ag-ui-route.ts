@@ -1,0 +1,200 @@
+// AG-UI (the Agent–User Interaction protocol) at `<basePath>/ag-ui` (the default team) and
+// `<basePath>/ag-ui/{team}`: a `RunAgentInput` in, an SSE stream of AG-UI events out. Its `threadId`
+// is a Chorus thread (created when new), its last user message is posted as a Chorus post (its id
+// the clientMessageId, so a retried request posts nothing twice), and the run that answers the post
+// is streamed: RUN_STARTED, MESSAGES_SNAPSHOT when the thread has history, the agents' messages,
+// then RUN_FINISHED or RUN_ERROR. Authentication, limits and transitions are the gateway's.
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { EventEncoder } from '@ag-ui/encoder';
+import { EventType, type BaseEvent } from '@ag-ui/core';
+import { RunAgentInputSchema } from '@ag-ui/core/schemas';
+import type { GatewayContext } from '../../gateway/context.ts';
+import { createThread } from '../../gateway/requests.ts';
+import type { ThreadViewer } from '../../hub/hub.ts';
+import type { LiveFrame } from '../../hub/live-frame.ts';
+import { RequestError } from '../../errors.ts';
+import { ErrorCode } from '../../protocol/codes.ts';
+import { id } from '../../protocol/frames.ts';
+import type { LiveEnvelope } from '../../store/store.ts';
+import { answer, authenticate, CallerLimiters, readBody, requireParticipant } from '../http-api/http-io.ts';
+import { SseResponse } from '../http-api/sse.ts';
+import { AgUiRunTranslator, toAgUiMessages } from './ag-ui-events.ts';
+
+export interface AgUiRoute {
+  handle(request: IncomingMessage, response: ServerResponse): boolean;
+  close(): void;
+}
+
+/** A RunAgentInput carries the whole conversation: it may be far bigger than one frame. */
+const MAX_INPUT_BYTES = 1024 * 1024;
+
+export function createAgUiRoute(context: GatewayContext, basePath: string): AgUiRoute {
+  const { config, logger } = context;
+  const prefix = `${basePath}/ag-ui`;
+  const limiters = new CallerLimiters(config);
+  const streams = new Set<SseResponse>();
+
+  const run = async (request: IncomingMessage, response: ServerResponse, teamName: string) => {
+    const principal = await authenticate(request, context.auth, logger);
+    const input = await readBody(
+      request,
+      RunAgentInputSchema,
+      Math.max(MAX_INPUT_BYTES, config.maxFrameBytes),
+    );
+    if (!context.teams.get(teamName))
+      throw new RequestError(ErrorCode.notFound, `unknown team "${teamName}"`);
+    const threadId = input.threadId;
+    if (!id.safeParse(threadId).success)
+      throw new RequestError(ErrorCode.badFrame, 'threadId: letters, digits and _ . : - only (at most 128)');
+    requireParticipant(principal, threadId);
+    const last = input.messages.at(-1);
+    const userMessage = last?.role === 'user' ? last : undefined;
+    if (userMessage && !id.safeParse(userMessage.id).success)
+      throw new RequestError(ErrorCode.badFrame, 'the user message id: letters, digits and _ . : - only');
+    const text = userMessage ? textOf(userMessage.content) : '';
+    if (userMessage && text === '')
+      throw new RequestError(ErrorCode.badFrame, 'the user message has no text');
+    if (text.length > 32_768)
+      throw new RequestError(ErrorCode.tooLarge, 'the user message is over 32768 characters');
+    const buckets = limiters.of(principal, request);
+    buckets.createThread.take();
+    if (userMessage) buckets.post.take();
+    await createThread(context, { threadId, team: teamName });
+
+    const translator = new AgUiRunTranslator(threadId, input.runId);
+    const encoder = new EventEncoder();
+    /** The posted message's id once known: until then live events wait in `pending`. */
+    let answered: string | null = null;
+    let runId: string | null = null;
+    /** Live events up to this seq were read from the store's current run instead. */
+    let replayedUpTo = 0;
+    const pending: LiveEnvelope[] = [];
+    const viewer: ThreadViewer = {
+      deliver: (_threadId: string, { envelope }: LiveFrame) => {
+        if (answered === null) pending.push(envelope);
+        else follow(envelope);
+      },
+      gap: () => fail('live delivery was interrupted; retry', ErrorCode.unavailable),
+    };
+    const sse = new SseResponse(response, {
+      heartbeatMs: config.sseHeartbeatMs,
+      maxBufferedBytes: config.maxBufferedBytes,
+      onEnd: () => {
+        streams.delete(sse);
+        context.hub.remove(threadId, viewer);
+      },
+    });
+    streams.add(sse);
+    const emit = (event: BaseEvent) => sse.write(encoder.encodeSSE(event));
+    const fail = (message: string, code: string) => {
+      emit({ type: EventType.RUN_ERROR, message, code });
+      sse.end();
+    };
+    const follow = ({ event, liveSeq }: LiveEnvelope) => {
+      if (sse.closed || liveSeq <= replayedUpTo) return;
+      if (event.type === 'thread-deleted') return fail('the thread was deleted', ErrorCode.notFound);
+      if (runId === null) {
+        if (event.type === 'run-start' && answered !== null && event.posts?.includes(answered))
+          runId = event.runId;
+        return;
+      }
+      if ('runId' in event && event.runId !== runId) return;
+      for (const each of translator.translate(event)) emit(each);
+      if (event.type === 'run-end') sse.end();
+    };
+
+    try {
+      await context.hub.add(threadId, viewer);
+      emit({ type: EventType.RUN_STARTED, threadId, runId: input.runId });
+      const history = await context.store.readLatest(threadId, config.backlogLimit);
+      if (history.items.length > 0) {
+        emit({
+          type: EventType.MESSAGES_SNAPSHOT,
+          messages: toAgUiMessages(history.items.map((item) => item.message)),
+        });
+      }
+      if (!userMessage) {
+        emit(translator.finished());
+        sse.end();
+        return;
+      }
+      const posted = await context.runs.post({
+        threadId,
+        clientMessageId: userMessage.id,
+        text,
+        author: principal.user ?? userMessage.name ?? 'anonymous',
+      });
+      const postedId = posted.item.message.id;
+      if (posted.duplicate) {
+        // A retried request: the run that answers the post may be running (it is joined from the
+        // store's record of it) or over (the snapshot showed its answer).
+        const current = await context.store.currentRun(threadId);
+        const start = current.events[0]?.event;
+        if (start?.type === 'run-start' && start.posts?.includes(postedId)) {
+          runId = start.runId;
+          replayedUpTo = current.lastSeq;
+          for (const envelope of current.events) {
+            if (envelope.event.type !== 'run-start')
+              follow({ ...envelope, liveSeq: Number.POSITIVE_INFINITY });
+          }
+        } else if (await answeredBefore(context, threadId, postedId)) {
+          emit(translator.finished());
+          sse.end();
+          return;
+        }
+      }
+      answered = postedId;
+      for (const envelope of pending.splice(0)) follow(envelope);
+    } catch (error) {
+      const reply = sendErrorBody(error);
+      fail(reply.message, reply.code);
+    }
+
+    function sendErrorBody(error: unknown) {
+      if (error instanceof RequestError) return { message: error.message, code: error.code };
+      logger.error({ err: error, threadId }, 'ag-ui run failed');
+      return { message: 'internal error', code: ErrorCode.internal };
+    }
+  };
+
+  return {
+    handle(request, response) {
+      const path = new URL(request.url ?? '/', 'http://localhost').pathname;
+      if (path !== prefix && !path.startsWith(`${prefix}/`)) return false;
+      const rest = path.slice(prefix.length).replace(/^\//, '');
+      answer(request, response, logger, async () => {
+        if (rest.includes('/')) throw new RequestError(ErrorCode.notFound, 'no such endpoint');
+        if (request.method !== 'POST')
+          throw new RequestError(ErrorCode.badFrame, 'POST a RunAgentInput here');
+        await run(request, response, rest === '' ? context.teams.defaultTeam : decodeURIComponent(rest));
+      });
+      return true;
+    },
+    close() {
+      for (const each of [...streams]) each.end();
+    },
+  };
+}
+
+/** A user message's text: its string content, or its text parts joined. */
+function textOf(content: string | ReadonlyArray<{ type: string; text?: string }>): string {
+  if (typeof content === 'string') return content;
+  return content
+    .filter((part) => part.type === 'text' && typeof part.text === 'string')
+    .map((part) => part.text)
+    .join('\n');
+}
+
+/**
+ * Whether a post stored before (a retried request) has been answered already: the thread holds a
+ * message after it that is not a user's.
+ */
+async function answeredBefore(
+  context: GatewayContext,
+  threadId: string,
+  messageId: string,
+): Promise<boolean> {
+  const latest = await context.store.readLatest(threadId, context.config.backlogLimit);
+  const index = latest.items.findIndex((item) => item.message.id === messageId);
+  return index >= 0 && latest.items.slice(index + 1).some((item) => item.message.role !== 'user');
+}
