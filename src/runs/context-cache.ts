@@ -40,9 +40,11 @@ export class ContextCache {
       messages = claim.context;
     } else {
       const held = this.entries.get(threadId);
+      // What is held ends at its position and has contiguous offsets; history may have been trimmed
+      // since (a prefix): keep only what it still holds.
       const earlier =
         held && held.epoch === claim.epoch && held.position === claim.contextAfter
-          ? held.messages
+          ? held.messages.slice(Math.max(0, claim.historyStart - (held.position - held.messages.length + 1)))
           : await this.readUpTo(threadId, claim.epoch, claim.contextAfter);
       messages = [...earlier, ...claim.context].slice(-this.limit);
     }

@@ -581,12 +581,13 @@ function runContext(
   thread: ThreadState,
   position: number,
   options: Pick<StartRunOptions, 'contextLimit' | 'contextAfter'>,
-): Pick<RunClaim, 'context' | 'contextAfter' | 'epoch'> {
+): Pick<RunClaim, 'context' | 'contextAfter' | 'epoch' | 'historyStart'> {
   const { epoch } = thread.record;
   const end = Math.max(0, Math.min(thread.items.length, position - thread.firstOffset + 1));
   const mark = options.contextAfter;
   const after = mark && mark.offset > 0 && mark.offset <= position && mark.epoch === epoch ? mark.offset : 0;
   const start = Math.max(0, end - options.contextLimit, after > 0 ? after - thread.firstOffset + 1 : 0);
   const context = options.contextLimit > 0 ? thread.items.slice(start, end) : [];
-  return { context: context.map((item) => item.message), contextAfter: after, epoch };
+  const historyStart = thread.items.length > 0 ? thread.firstOffset : position + 1;
+  return { context: context.map((item) => item.message), contextAfter: after, epoch, historyStart };
 }

@@ -784,7 +784,7 @@ export class RedisStore implements Store {
 
   /**
    * {runId, token, {id, offset, …}, position, seq, frame, context (newest first), context after,
-   * epoch} → the claim.
+   * epoch, oldest offset} → the claim.
    */
   private decodeClaim(threadId: string, owner: string, epoch: string | null, reply: unknown[]): RunClaim {
     const queued = asArray(reply[2]);
@@ -807,6 +807,7 @@ export class RedisStore implements Store {
       context: context.map((item) => item.message),
       contextAfter: asInteger(reply[7]),
       epoch: threadEpoch,
+      historyStart: asInteger(reply[9]),
       runStart,
     };
   }

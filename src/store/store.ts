@@ -106,6 +106,11 @@ export interface RunClaim {
   contextAfter: number;
   /** The thread's epoch (its history's identity: a re-created thread has another). */
   epoch: string;
+  /**
+   * The oldest offset history still holds (CHORUS_HISTORY_MAXLEN trims a prefix): messages below
+   * it are no longer part of any run's context, also not of a context the caller holds.
+   */
+  historyStart: number;
   runStart: LiveEnvelope;
 }
 

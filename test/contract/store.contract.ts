@@ -659,7 +659,7 @@ export function describeStoreContract(name: string, makeStore: StoreFactory) {
           await store.post(postInput(thread.threadId, 3, { start: startOptions('a', 'run-1') })),
         ).run;
         if (!first) throw new Error('no run');
-        expect(first).toMatchObject({ position: 3, contextAfter: 0 });
+        expect(first).toMatchObject({ position: 3, contextAfter: 0, historyStart: 1 });
         expect(first.epoch).toMatch(/.+/);
         expect(first.context.map((item) => item.id)).toEqual(['m-1', 'm-2', 'm-3']);
         stored(await store.post(postInput(thread.threadId, 4)));

@@ -7,7 +7,13 @@ import type { Message } from '../../src/protocol/frames.ts';
 import type { RunClaim, Store } from '../../src/store/store.ts';
 import { message } from '../contract/store.contract.ts';
 
-function claim(position: number, contextAfter: number, context: Message[], epoch = 'e1'): RunClaim {
+function claim(
+  position: number,
+  contextAfter: number,
+  context: Message[],
+  epoch = 'e1',
+  historyStart = 1,
+): RunClaim {
   return {
     lease: { threadId: 't', owner: 'a', token: 1 },
     runId: `r${position}`,
@@ -17,6 +23,7 @@ function claim(position: number, contextAfter: number, context: Message[], epoch
     context,
     contextAfter,
     epoch,
+    historyStart,
     runStart: { liveSeq: 1, frame: '{}', event: { type: 'run-start', threadId: 't', runId: 'r' } },
   };
 }
@@ -44,8 +51,15 @@ describe('context cache', () => {
     ]);
     expect(reads).toEqual([]);
     // The claim follows offset 3, but what is held ends at 5: read up to 3 from the store.
-    expect(ids(await cache.contextOf(claim(6, 3, [message(6)])))).toEqual(['m-1', 'm-2', 'm-3', 'm-6']);
+    expect(ids(await cache.contextOf(claim(6, 3, [message(4), message(5), message(6)])))).toEqual([
+      'm-3',
+      'm-4',
+      'm-5',
+      'm-6',
+    ]);
     expect(reads).toEqual([['e1.4', 4]]);
+    // History was trimmed below offset 5 since: what is held below it is dropped too.
+    expect(ids(await cache.contextOf(claim(7, 6, [message(7)], 'e1', 5)))).toEqual(['m-5', 'm-6', 'm-7']);
     // Another epoch's claim is never completed from the old one.
     expect(ids(await cache.contextOf(claim(1, 0, [message('x')], 'e2')))).toEqual(['m-x']);
     expect(cache.mark('t')).toEqual({ epoch: 'e2', offset: 1 });

@@ -52,7 +52,10 @@ describe('several instance processes on one port', () => {
         CHORUS_INSTANCE_ID: 'host-a',
       });
       servers.push(server);
-      await server.waitForLog('chorus listening', 15_000);
+      // Both instance processes listen (the supervisor hands connections only to those that do).
+      await expect
+        .poll(() => server.logs.filter((line) => line.msg === 'chorus listening').length, { timeout: 15_000 })
+        .toBe(2);
       const byInstance = await clientsOnInstances(server, 2);
       expect([...byInstance.keys()].sort()).toEqual(['host-a-1', 'host-a-2']);
       const [poster, viewer] = [...byInstance.values()] as [TestClient, TestClient];

@@ -81,20 +81,23 @@ end
 -- The agents' context for a run at `position`: the newest `limit` history entries up to it (newest
 -- first), or, when the caller holds the thread's messages up to offset `after` of epoch
 -- `after_epoch` already (and that is still the thread's epoch), only the entries after it.
--- → entries, the offset they follow (0: the whole window), the thread's epoch.
+-- → entries, the offset they follow (0: the whole window), the thread's epoch, the oldest offset
+-- history still holds (trimming removes a prefix: what the caller holds below it is gone too).
 local function run_context(position, limit, after_epoch, after)
   local epoch = redis.call('HGET', K_META, 'epoch') or ''
-  if limit <= 0 or tonumber(position) <= 0 then return {}, 0, epoch end
+  local oldest = redis.call('XRANGE', K_HISTORY, '-', '+', 'COUNT', 1)[1]
+  local first = oldest and tonumber(string.match(oldest[1], '^(%d+)')) or (tonumber(position) + 1)
+  if limit <= 0 or tonumber(position) <= 0 then return {}, 0, epoch, first end
   if after > 0 and after <= tonumber(position) and after_epoch == epoch then
-    return redis.call('XREVRANGE', K_HISTORY, position .. '-1', '(' .. int(after) .. '-1', 'COUNT', limit), after, epoch
+    return redis.call('XREVRANGE', K_HISTORY, position .. '-1', '(' .. int(after) .. '-1', 'COUNT', limit), after, epoch, first
   end
-  return redis.call('XREVRANGE', K_HISTORY, position .. '-1', '-', 'COUNT', limit), 0, epoch
+  return redis.call('XREVRANGE', K_HISTORY, position .. '-1', '-', 'COUNT', limit), 0, epoch, first
 end
 
 -- Starts a run under the lease (owner, token): the queued posts move into the run record, the
 -- history position is recorded, run-start is published. Answers the claim:
 -- {runId, token, {id, offset, …}, position, seq, frame, context entries (newest first), context
--- after, epoch} (run_context).
+-- after, epoch, oldest offset} (run_context).
 local function start_run(run_id, owner, token, quoted_thread_id, context_limit, after_epoch, after)
   local queued = redis.call('ZRANGE', K_QUEUE, 0, -1, 'WITHSCORES')
   redis.call('DEL', K_QUEUE)
@@ -113,8 +116,8 @@ local function start_run(run_id, owner, token, quoted_thread_id, context_limit, 
     '","team":' .. cjson.encode(team) .. ',"posts":' .. (#ids > 0 and cjson.encode(ids) or '[]') .. '}'
   redis.call('DEL', K_LIVE)
   local seq = publish(frame, true)
-  local context, context_after, epoch = run_context(position, context_limit, after_epoch, after)
-  return {run_id, token, queued, position, seq, frame, context, context_after, epoch}
+  local context, context_after, epoch, first = run_context(position, context_limit, after_epoch, after)
+  return {run_id, token, queued, position, seq, frame, context, context_after, epoch, first}
 end
 
 -- Ends the current run record: publishes the run-end frame that fits its recorded cancel

@@ -20,8 +20,8 @@ if redis.call('EXISTS', K_RUN) == 1 then
   if not first then return {'conflict'} end
   local frame = first[2][2]
   local seq = tonumber(string.match(first[1], '^(%d+)'))
-  local context, after, epoch = run_context(run[5], context_limit, context_epoch, context_after)
-  return {'ok', {run_id, tonumber(run[3]), queued, run[5], seq, frame, context, after, epoch}}
+  local context, after, epoch, first = run_context(run[5], context_limit, context_epoch, context_after)
+  return {'ok', {run_id, tonumber(run[3]), queued, run[5], seq, frame, context, after, epoch, first}}
 end
 if redis.call('ZCARD', K_QUEUE) == 0 then return {'empty'} end
 local colon = string.find(fence, ':[^:]*$')
