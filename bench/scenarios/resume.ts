@@ -140,7 +140,13 @@ export async function measureResume(options: ResumeOptions): Promise<ResumeResul
       }
       await backlogDone;
       await client.request({ type: 'unsubscribe', threadId }, 'unsubscribed');
-      const after = await scrapeSubscribeSeconds(options.port);
+      // The server records the answer once its join is done, which may be just after the client
+      // had the last backlog frame: wait (bounded) for the one new observation.
+      let after = await scrapeSubscribeSeconds(options.port);
+      for (let attempt = 0; attempt < 50 && after.count === before.count; attempt += 1) {
+        await new Promise((resolve) => setTimeout(resolve, 20));
+        after = await scrapeSubscribeSeconds(options.port);
+      }
       if (after.count !== before.count + 1)
         throw new Error('another subscribe ran during the resume measurement');
       if (round === 0) continue;

@@ -399,13 +399,18 @@ export class Connection implements ThreadViewer {
         }
         written = new Promise<void>((resolve) => this.sendRaw(data, resolve));
       }
+      // The answer's time is recorded also when the client unsubscribes right after its backlog
+      // (it had its answer: the backlog, and a run's snapshot it no longer wants).
+      const answered = () =>
+        this.context.metrics.resumeSeconds.observe((performance.now() - started - waitedMs) / 1000);
       const run = await store.currentRun(threadId);
       // Every event up to what was read must be in the buffer before the join is ordered.
       if (!(await hub.reached(threadId, run.lastSeq, JOIN_CATCH_UP_MS))) {
         if (current()) this.gap(threadId);
+        else answered();
         return;
       }
-      if (!current()) return;
+      if (!current()) return answered();
       const plan = planJoin(threadId, backlogIds, run);
       const buffered = subscription.buffer ?? [];
       subscription.buffer = null;
@@ -419,7 +424,7 @@ export class Connection implements ThreadViewer {
           this.deliverLive(threadId, subscription, frame);
         }
       }
-      this.context.metrics.resumeSeconds.observe((performance.now() - started - waitedMs) / 1000);
+      answered();
     } catch (error) {
       if (this.subscriptions.get(threadId) === subscription) {
         this.subscriptions.delete(threadId);
