@@ -38,24 +38,11 @@ try {
   rmSync(`${root}/${retired}`, { recursive: true, force: true });
 }
 
+/** The viewer's bundle, made by the same esbuild call the server uses from sources. */
 async function buildViewer(directory) {
-  const { build } = await import('esbuild');
-  const result = await build({
-    entryPoints: {
-      'viewer.bundle': `${root}/src/web/viewer/main.ts`,
-      'viewer.bundle.styles': `${root}/src/web/viewer/viewer.css`,
-    },
-    bundle: true,
-    platform: 'browser',
-    format: 'esm',
-    target: 'es2022',
-    minify: true,
-    write: false,
-    outdir: directory,
-    logLevel: 'warning',
-  });
+  const { buildViewerBundle } = await import('../src/server/web-assets.ts');
+  const bundle = await buildViewerBundle();
   mkdirSync(directory, { recursive: true });
-  for (const file of result.outputFiles) {
-    writeFileSync(file.path.replace(/viewer\.bundle\.styles\.css$/, 'viewer.bundle.css'), file.contents);
-  }
+  writeFileSync(`${directory}/viewer.bundle.js`, bundle.js);
+  writeFileSync(`${directory}/viewer.bundle.css`, bundle.css);
 }
