@@ -9,6 +9,11 @@ const flag = z
   .default('0')
   .transform((value) => value === '1' || value === 'true');
 
+const flagOn = z
+  .enum(['0', '1', 'true', 'false', ''])
+  .default('1')
+  .transform((value) => value !== '0' && value !== 'false');
+
 /** Each entry: environment variable → schema with its default. Documented in README.md. */
 export const configSchema = z.object({
   PORT: integer(8080, 0, 65535),
@@ -45,6 +50,7 @@ export const configSchema = z.object({
   CHORUS_MODEL_CONCURRENCY: integer(64, 1, 100_000),
   CHORUS_DELTA_WINDOW_MS: integer(8, 0, 1000),
   CHORUS_DELTA_WINDOW_MAX_MS: integer(40, 0, 1000),
+  CHORUS_SPECULATIVE_START: flagOn,
   CHORUS_PROCESSES: integer(1, 1, 64),
   CHORUS_POST_RATE: z.coerce.number().min(0).default(5),
   CHORUS_POST_BURST: integer(10, 1),
@@ -108,6 +114,8 @@ export interface Config {
   deltaWindowMs: number;
   /** The merge window grows with the event loop's delay up to this (load-adaptive; ≤ deltaWindowMs: fixed). */
   deltaWindowMaxMs: number;
+  /** Start a post's run before the post is stored when the instance holds its context. */
+  speculativeStart: boolean;
   /** Model streams at once on this instance; further turns wait (chorus_model_streams_waiting). */
   modelConcurrency: number;
   /** Per-connection token buckets (rate per second, 0: unlimited; burst: the bucket's size). */
@@ -176,6 +184,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     modelConcurrency: value.CHORUS_MODEL_CONCURRENCY,
     deltaWindowMs: value.CHORUS_DELTA_WINDOW_MS,
     deltaWindowMaxMs: value.CHORUS_DELTA_WINDOW_MAX_MS,
+    speculativeStart: value.CHORUS_SPECULATIVE_START,
     postRate: value.CHORUS_POST_RATE,
     postBurst: value.CHORUS_POST_BURST,
     subscribeRate: value.CHORUS_SUBSCRIBE_RATE,

@@ -58,6 +58,12 @@ export class Metrics {
     labelNames: ['reason'],
     registers: [this.registry],
   });
+  readonly speculativeTurns = new Counter({
+    name: 'chorus_speculative_turns_total',
+    help: 'Runs whose first turn started before their post was stored: used, or discarded (the run started elsewhere or with another context)',
+    labelNames: ['outcome'],
+    registers: [this.registry],
+  });
   readonly messages = new Counter({
     name: 'chorus_messages_stored_total',
     help: 'Messages stored, by role and status',

@@ -27,6 +27,8 @@ interface ThreadEntry {
   ready: Promise<LiveSubscription>;
   /** The thread's live seq delivered so far (the subscription's baseline, then each event's). */
   lastSeq: number;
+  /** The store subscription is active (lastSeq is the thread's, not a placeholder). */
+  live: boolean;
   waiters: Set<Waiter>;
 }
 
@@ -57,6 +59,7 @@ export class Hub {
         viewers: new Set<ThreadViewer>(),
         ready: Promise.resolve({ lastSeq: 0, unsubscribe: async () => {} }),
         lastSeq: 0,
+        live: false,
         waiters: new Set(),
       };
       created.ready = this.store.subscribe(
@@ -76,6 +79,7 @@ export class Hub {
       created.ready.then(
         (subscription) => {
           if (subscription.lastSeq > created.lastSeq) created.lastSeq = subscription.lastSeq;
+          created.live = true;
           this.settleWaiters(created);
         },
         () => {
@@ -90,6 +94,12 @@ export class Hub {
       entry.viewers.delete(viewer);
       throw error;
     }
+  }
+
+  /** The newest live seq delivered of the thread, while it has viewers here; else undefined. */
+  liveSeqOf(threadId: string): number | undefined {
+    const entry = this.threads.get(threadId);
+    return entry?.live ? entry.lastSeq : undefined;
   }
 
   remove(threadId: string, viewer: ThreadViewer): void {

@@ -3,17 +3,23 @@
 // window of up to CHORUS_CONTEXT_MESSAGES messages inside the run-start transition: a smaller
 // script, a smaller reply and less to decode on the way from a post to the model call.
 // History below a run's position never changes within an epoch, so what is held stays true; a
-// re-created thread has another epoch and is read whole again.
+// re-created thread has another epoch and is read whole again. The messages the run stores are
+// added as it stores them, and its end records the thread's live seq then: while the thread has
+// published nothing since (no post, no run elsewhere), what is held is the thread's whole context
+// and the next post's run can be started before the post is stored (speculative-turn.ts).
 import type { Message } from '../protocol/frames.ts';
-import type { ContextMark, RunClaim, Store } from '../store/store.ts';
+import type { ContextMark, RunClaim, Store, StoredItem } from '../store/store.ts';
 
 /** Threads whose last context an instance holds (least recently started dropped first). */
 const CACHED_THREADS = 500;
 
 interface Entry {
   epoch: string;
+  /** The offset of the newest message held; `messages` have contiguous offsets up to it. */
   position: number;
   messages: readonly Message[];
+  /** Set at the end of the run that held it: the thread's live seq then (see `predict`). */
+  liveSeq?: number;
 }
 
 export class ContextCache {
@@ -55,6 +61,39 @@ export class ContextCache {
       if (!oldest.done) this.entries.delete(oldest.value);
     }
     return messages;
+  }
+
+  /** The run stored `item` (a message of its own): held too when it follows what is held. */
+  append(threadId: string, item: StoredItem): void {
+    const entry = this.entries.get(threadId);
+    if (!entry) return;
+    const dot = item.cursor.lastIndexOf('.');
+    const offset = Number(item.cursor.slice(dot + 1));
+    if (entry.epoch !== item.cursor.slice(0, dot) || offset !== entry.position + 1) {
+      // Somebody else's message came in between (a post queued during the run): read it next time.
+      this.entries.delete(threadId);
+      return;
+    }
+    entry.messages = [...entry.messages, item.message].slice(-this.limit);
+    entry.position = offset;
+    entry.liveSeq = undefined;
+  }
+
+  /** The run that held the thread's context ended, its end published as live event `liveSeq`. */
+  settle(threadId: string, liveSeq: number): void {
+    const entry = this.entries.get(threadId);
+    if (entry) entry.liveSeq = liveSeq;
+  }
+
+  /**
+   * The context a run started by `post` will have, if the thread has published nothing since the
+   * run that held it ended (`liveSeq` is the newest event this instance has seen of the thread);
+   * else null.
+   */
+  predict(threadId: string, liveSeq: number, post: Message): readonly Message[] | null {
+    const entry = this.entries.get(threadId);
+    if (!entry || entry.liveSeq === undefined || entry.liveSeq !== liveSeq) return null;
+    return [...entry.messages, post].slice(-this.limit);
   }
 
   forget(threadId: string): void {

@@ -10,12 +10,13 @@ import { nanoid } from 'nanoid';
 import type { Message, ThreadEvent } from '../protocol/frames.ts';
 import { ErrorCode, MessageStatus, RunEndReason } from '../protocol/codes.ts';
 import { RequestError, StoreError } from '../errors.ts';
-import { RunAbort } from '../agents/group-chat.ts';
+import { RunAbort, type GroupChatEvent } from '../agents/group-chat.ts';
 import { foldCurrentRun, type InFlightMessage } from './current-run.ts';
 import { DeltaCoalescer } from './delta-coalescer.ts';
 import { adaptiveDeltaWindow, type DeltaWindow } from './delta-window.ts';
 import { CrashPoint, reach } from './crash-points.ts';
 import { ContextCache } from './context-cache.ts';
+import { SpeculativeTurn } from './speculative-turn.ts';
 import type {
   CancelReason,
   FinishResult,
@@ -56,6 +57,13 @@ export interface RunManagerOptions {
   deltaWindowMs?: number;
   /** The window grows with the event loop's delay up to this (delta-window.ts); ≤ deltaWindowMs: fixed. */
   deltaWindowMaxMs?: number;
+  /**
+   * Call the model for a post's run while the post is being stored, when this instance holds the
+   * thread's whole context (speculative-turn.ts). Needs `liveSeqOf`. @default false
+   */
+  speculativeStart?: boolean;
+  /** The newest live seq this instance has seen of the thread (its hub), or undefined. */
+  liveSeqOf?: (threadId: string) => number | undefined;
   logger: Logger;
   metrics: Metrics;
 }
@@ -80,6 +88,8 @@ export class RunManager {
   private readonly options: Required<RunManagerOptions>;
   private readonly active = new Map<string, ActiveRun>();
   private readonly starting = new Set<string>();
+  /** Threads with a speculative turn waiting for its post's answer (one at a time). */
+  private readonly speculating = new Set<string>();
   private readonly tasks = new Set<Promise<void>>();
   private readonly teamOfThread = new Map<string, string>();
   private readonly contexts: ContextCache;
@@ -90,7 +100,14 @@ export class RunManager {
   private readonly deltaWindow: DeltaWindow;
 
   constructor(options: RunManagerOptions) {
-    this.options = { contextMessages: 200, deltaWindowMs: 0, deltaWindowMaxMs: 0, ...options };
+    this.options = {
+      contextMessages: 200,
+      deltaWindowMs: 0,
+      deltaWindowMaxMs: 0,
+      speculativeStart: false,
+      liveSeqOf: () => undefined,
+      ...options,
+    };
     this.contexts = new ContextCache(options.store, this.options.contextMessages);
     let reportedLate = false;
     this.deltaWindow = adaptiveDeltaWindow(this.options.deltaWindowMs, this.options.deltaWindowMaxMs, {
@@ -156,8 +173,9 @@ export class RunManager {
     for (let attempt = 0; ; attempt += 1) {
       const team = this.options.teams.get(teamName);
       if (!team) throw new RequestError(ErrorCode.internal, "the thread's team is not available");
-      const result = await this.postOnce(input.threadId, message, team);
-      if (result.status !== 'team-changed') return this.afterPost(input.threadId, result);
+      const { result, speculation } = await this.postOnce(input.threadId, message, team);
+      if (result.status !== 'team-changed') return this.afterPost(input.threadId, result, speculation);
+      speculation?.discard();
       // The thread was deleted and created again with another team since this instance looked.
       this.rememberTeam(input.threadId, result.team);
       teamName = result.team;
@@ -165,9 +183,14 @@ export class RunManager {
     }
   }
 
-  private async postOnce(threadId: string, message: Message, team: Team): Promise<PostResult> {
+  private async postOnce(
+    threadId: string,
+    message: Message,
+    team: Team,
+  ): Promise<{ result: PostResult; speculation: SpeculativeTurn | null }> {
     const { store, leaseMs, contextMessages, instanceId } = this.options;
     const runId = nanoid(16);
+    const speculation = this.speculate(threadId, message, team, runId);
     const [posted, marked] = await Promise.allSettled([
       store.post({
         threadId,
@@ -186,10 +209,12 @@ export class RunManager {
       // In the same round trip: a post whose instance dies now is still found by a sweep.
       store.markForSweep(threadId, POST_SWEEP_GRACE_MS),
     ]);
+    if (speculation) this.speculating.delete(threadId);
     if (marked.status === 'rejected') {
       this.options.logger.warn({ err: marked.reason, threadId }, 'could not mark the thread for the sweep');
     }
     if (posted.status === 'rejected') {
+      this.dropSpeculation(speculation);
       const error: unknown = posted.reason;
       if (error instanceof StoreError && error.code === 'not-found') {
         this.teamOfThread.delete(threadId);
@@ -201,13 +226,40 @@ export class RunManager {
         this.track(this.adoptLostRun(threadId, runId));
       throw error;
     }
-    return posted.value;
+    return { result: posted.value, speculation };
+  }
+
+  /**
+   * Starts the run's first turn now when this instance holds the thread's whole context: the
+   * thread has published nothing since this instance's last run on it ended (its hub saw every
+   * event), no run is active here, and no model of the team keeps state at its provider (a call
+   * there is recorded). Otherwise null: the run starts from the post's answer, as always.
+   */
+  private speculate(threadId: string, message: Message, team: Team, runId: string): SpeculativeTurn | null {
+    if (!this.options.speculativeStart || this.draining) return null;
+    if (this.active.has(threadId) || this.starting.has(threadId) || this.speculating.has(threadId))
+      return null;
+    const liveSeq = this.options.liveSeqOf(threadId);
+    if (liveSeq === undefined) return null;
+    const history = this.contexts.predict(threadId, liveSeq, message);
+    if (!history) return null;
+    if (team.models().some((model) => model.deleteConversation !== undefined)) return null;
+    this.speculating.add(threadId);
+    return new SpeculativeTurn(team.createGroupChat(), { history, runId, conversationKey: threadId });
+  }
+
+  private dropSpeculation(speculation: SpeculativeTurn | null | undefined): void {
+    if (!speculation) return;
+    speculation.discard();
+    this.options.metrics.speculativeTurns.inc({ outcome: 'discarded' });
   }
 
   private afterPost(
     threadId: string,
     result: Exclude<PostResult, { status: 'team-changed' }>,
+    speculation: SpeculativeTurn | null,
   ): { item: StoredItem; duplicate: boolean; queued: boolean } {
+    if (result.status !== 'stored' || !result.run) this.dropSpeculation(speculation);
     switch (result.status) {
       case 'busy':
         throw new RequestError(
@@ -230,7 +282,7 @@ export class RunManager {
               this.options.logger.warn({ err: error, threadId }, 'cancel signal failed'),
             );
         }
-        if (result.run) this.track(this.runClaims(result.run));
+        if (result.run) this.track(this.runClaims(result.run, speculation));
         else if (result.needsRun) this.kick(threadId);
         return { item: result.item, duplicate: false, queued: result.queued };
     }
@@ -443,13 +495,24 @@ export class RunManager {
   }
 
   /** Runs a claimed run and, while posts keep waiting, the ones its end starts. */
-  private async runClaims(first: RunClaim): Promise<void> {
+  private async runClaims(first: RunClaim, speculation: SpeculativeTurn | null = null): Promise<void> {
     let claim: RunClaim | null = first;
-    while (claim) claim = await this.execute(claim);
+    let ahead = speculation;
+    while (claim) {
+      const current = claim;
+      claim = await this.execute(current, ahead);
+      ahead = null;
+    }
   }
 
-  /** Runs one claimed run to its end; answers the next run its end started, or null. */
-  private async execute(claim: RunClaim): Promise<RunClaim | null> {
+  /**
+   * Runs one claimed run to its end; answers the next run its end started, or null. `speculation`:
+   * the run's first turn, started before the claim (used when its context is the claim's).
+   */
+  private async execute(
+    claim: RunClaim,
+    speculation: SpeculativeTurn | null = null,
+  ): Promise<RunClaim | null> {
     const { store, logger, metrics, leaseMs } = this.options;
     const { lease, runId } = claim;
     const { threadId } = lease;
@@ -474,19 +537,26 @@ export class RunManager {
       log.info('run started');
       const team = this.options.teams.get(claim.team);
       if (!team) {
+        this.dropSpeculation(speculation);
         return await this.end(run, {
           reason: RunEndReason.failed,
           detail: 'team',
           explanation: 'the team is not available',
         });
       }
-      const chat = team.createGroupChat();
-      for await (const event of chat.run({
-        history: await this.contexts.contextOf(claim),
-        signal: controller.signal,
-        runId,
-        conversationKey: threadId,
-      })) {
+      const history = await this.contexts.contextOf(claim);
+      let events: AsyncIterable<GroupChatEvent>;
+      if (speculation && speculation.runId === runId && speculation.matches(history)) {
+        events = speculation.adopt(controller.signal);
+        metrics.speculativeTurns.inc({ outcome: 'used' });
+      } else {
+        this.dropSpeculation(speculation);
+        events = team
+          .createGroupChat()
+          .run({ history, signal: controller.signal, runId, conversationKey: threadId });
+      }
+      speculation = null;
+      for await (const event of events) {
         if (isDeleted(controller.signal) || run.leaseLost) return null;
         switch (event.type) {
           case 'message-start': {
@@ -517,10 +587,11 @@ export class RunManager {
           case 'message-delta':
             await deltas?.push(event.delta);
             break;
-          case 'message-end':
+          case 'message-end': {
             await deltas?.drain();
             deltas = null;
-            checked(await store.endMessage(lease, runId, event.message));
+            const ended = checked(await store.endMessage(lease, runId, event.message));
+            this.contexts.append(threadId, ended.item);
             reach(CrashPoint.messageEnded);
             metrics.messages.inc({ role: 'assistant', status: event.message.status });
             if (event.message.usage) metrics.tokens.inc(event.message.usage.outputTokens);
@@ -529,6 +600,7 @@ export class RunManager {
               return await this.end(run, { reason: RunEndReason.interrupted, detail: 'shutdown' });
             }
             break;
+          }
           case 'run-end':
             return await this.end(run, event);
           default:
@@ -540,6 +612,7 @@ export class RunManager {
       deltas?.discard();
       return await this.afterError(run, error);
     } finally {
+      this.dropSpeculation(speculation);
       deltas?.discard();
       clearInterval(renewal);
       this.active.delete(threadId);
@@ -598,6 +671,7 @@ export class RunManager {
         );
       }
     }
+    if (!result.next) this.contexts.settle(threadId, result.runEnd.liveSeq);
     if (result.needsRun) await this.markDue(threadId);
     return result.next;
   }
@@ -639,6 +713,7 @@ export class RunManager {
    */
   private async endAfterCrash(run: ActiveRun): Promise<RunClaim | null> {
     const { store, metrics } = this.options;
+    this.contexts.forget(run.lease.threadId);
     const { runStart, inFlight } = foldCurrentRun((await store.currentRun(run.lease.threadId)).events);
     if (runStart?.runId === run.runId && inFlight) {
       const message: Message = {

@@ -133,6 +133,8 @@ function assemble(parts: {
     queueMax: config.queueMax,
     deltaWindowMs: config.deltaWindowMs,
     deltaWindowMaxMs: config.deltaWindowMaxMs,
+    speculativeStart: config.speculativeStart,
+    liveSeqOf: (threadId) => hub.liveSeqOf(threadId),
     logger,
     metrics,
   });

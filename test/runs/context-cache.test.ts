@@ -66,4 +66,34 @@ describe('context cache', () => {
     cache.forget('t');
     expect(cache.mark('t')).toBeUndefined();
   });
+
+  it("holds the run's own messages and predicts the next context only while the thread published nothing since the run's end", async () => {
+    const store = {
+      readBefore: async () => {
+        throw new Error('not read: what is held fits');
+      },
+    } as unknown as Store;
+    const cache = new ContextCache(store, 4);
+    const ids = (messages: readonly Message[] | null) => messages?.map((each) => each.id) ?? null;
+    await cache.contextOf(claim(2, 0, [message(1), message(2)]));
+    // Before the run's end nothing is predicted.
+    expect(cache.predict('t', 7, message(4))).toBeNull();
+    cache.append('t', { cursor: 'e1.3', message: message(3) });
+    cache.settle('t', 7);
+    expect(ids(cache.predict('t', 7, message(4)))).toEqual(['m-1', 'm-2', 'm-3', 'm-4']);
+    expect(ids(cache.predict('t', 8, message(4)))).toBeNull();
+    expect(cache.mark('t')).toEqual({ epoch: 'e1', offset: 3 });
+    // Bounded by the limit.
+    cache.append('t', { cursor: 'e1.4', message: message(4) });
+    cache.settle('t', 9);
+    expect(ids(cache.predict('t', 9, message(5)))).toEqual(['m-2', 'm-3', 'm-4', 'm-5']);
+    // The next claim follows what is held: only the post is new.
+    expect(ids(await cache.contextOf(claim(5, 4, [message(5)])))).toEqual(['m-2', 'm-3', 'm-4', 'm-5']);
+    // A message that does not follow what is held (a post stored meanwhile), or another epoch: forgotten.
+    cache.append('t', { cursor: 'e1.7', message: message(7) });
+    expect(cache.mark('t')).toBeUndefined();
+    await cache.contextOf(claim(2, 0, [message(1), message(2)]));
+    cache.append('t', { cursor: 'e2.3', message: message(3) });
+    expect(cache.mark('t')).toBeUndefined();
+  });
 });

@@ -4,10 +4,7 @@
 import { afterEach, describe, expect, inject, it } from 'vitest';
 import { Redis } from 'ioredis';
 import { redisKeys } from '../../src/store/redis-keys.ts';
-import { FaultyStore } from '../support/faulty-store.ts';
-import { cleanupPrefix, uniquePrefix } from '../support/redis.ts';
-import { startServer, type TestServer } from '../support/server.ts';
-import { connect, type FrameOf, type TestClient } from '../support/ws-client.ts';
+import type { FrameOf, TestClient } from '../support/ws-client.ts';
 import {
   createThread,
   expectDeltasAddUp,
@@ -18,62 +15,18 @@ import {
   threadEvents,
   uniqueId,
 } from '../gateway/thread-frames.ts';
-import { answeredPosts, ControlledModel, soloTeams } from './support.ts';
-import type { MultitaskPolicy } from '../../src/teams/team.ts';
+import { answeredPosts, WindowInstances, type StoreKind, type WindowInstance } from './support.ts';
 
 const redisUrl = inject('redisUrl');
 
-type Kind = 'memory' | 'redis';
+type Instance = WindowInstance;
 
-interface Instance {
-  server: TestServer;
-  faults: FaultyStore;
-  model: ControlledModel;
-}
-
-describe.each<Kind>(['memory', 'redis'])('exactly once on the %s store', (kind) => {
-  const servers: TestServer[] = [];
-  const clients: TestClient[] = [];
-  const prefixes: string[] = [];
-
-  afterEach(async () => {
-    await Promise.all(clients.splice(0).map((client) => client.close()));
-    await Promise.all(servers.splice(0).map((server) => server.close()));
-    for (const prefix of prefixes.splice(0)) await cleanupPrefix(redisUrl, prefix);
-  });
-
-  async function instance(
-    options: { prefix?: string; multitask?: MultitaskPolicy; env?: Record<string, string> } = {},
-  ): Promise<Instance> {
-    const model = new ControlledModel();
-    const faults: { current?: FaultyStore } = {};
-    const storeEnv: Record<string, string> =
-      kind === 'redis' ? { REDIS_URL: redisUrl, CHORUS_REDIS_PREFIX: options.prefix ?? newPrefix() } : {};
-    const server = await startServer(
-      { CHORUS_POST_RATE: '0', ...storeEnv, ...options.env },
-      {
-        teams: soloTeams(model, options.multitask),
-        wrapStore: (store) => {
-          faults.current = new FaultyStore(store);
-          return faults.current.store;
-        },
-      },
-    );
-    servers.push(server);
-    return { server, faults: faults.current!, model };
-  }
-
-  function newPrefix() {
-    const prefix = uniquePrefix('windows');
-    prefixes.push(prefix);
-    return prefix;
-  }
-
-  async function open(on: Instance, user = 'ada') {
-    const client = await connect(on.server.wsUrl, { hello: { user } });
-    clients.push(client);
-    return client;
-  }
+describe.each<StoreKind>(['memory', 'redis'])('exactly once on the %s store', (kind) => {
+  const instances = new WindowInstances(kind, redisUrl);
+  afterEach(() => instances.close());
+  const instance = (options?: Parameters<WindowInstances['instance']>[0]) => instances.instance(options);
+  const newPrefix = () => instances.newPrefix();
+  const open = (on: Instance, user?: string) => instances.open(on, user);
 
   /** A participant with a new thread it is subscribed to. */
   async function participant(on: Instance) {

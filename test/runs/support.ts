@@ -6,7 +6,10 @@ import { SequentialSelection } from '../../src/agents/selection/sequential.ts';
 import type { ModelClient, ModelEvent, ModelTurnRequest } from '../../src/agents/model-client.ts';
 import type { MultitaskPolicy, Team } from '../../src/teams/team.ts';
 import { TeamRegistry } from '../../src/teams/team.ts';
-import type { Frame, FrameOf } from '../support/ws-client.ts';
+import { FaultyStore } from '../support/faulty-store.ts';
+import { cleanupPrefix, uniquePrefix } from '../support/redis.ts';
+import { startServer, type TestServer } from '../support/server.ts';
+import { connect, type Frame, type FrameOf, type TestClient } from '../support/ws-client.ts';
 
 export interface Hold {
   /** Resolves when a turn reached the hold (it has streamed its first delta). */
@@ -22,6 +25,15 @@ export class ControlledModel implements ModelClient {
   readonly id = 'controlled';
   /** The messages each turn was given (its context). */
   readonly contexts: string[][] = [];
+  /** Turns stopped before their end: aborted (a cancel) or no longer read (an early turn dropped). */
+  stopped = 0;
+  private callWaiters: { count: number; resolve: () => void }[] = [];
+
+  /** Resolves once the model has been called `count` times in all (at once if it has). */
+  called(count: number): Promise<void> {
+    if (this.contexts.length >= count) return Promise.resolve();
+    return new Promise((resolve) => this.callWaiters.push({ count, resolve }));
+  }
   private holds: { reached: () => void; gate: Promise<void> }[] = [];
 
   holdNextTurn(): Hold {
@@ -38,8 +50,22 @@ export class ControlledModel implements ModelClient {
   }
 
   async *stream(request: ModelTurnRequest): AsyncGenerator<ModelEvent> {
+    let ended = false;
+    try {
+      yield* this.turn(request);
+      ended = true;
+    } finally {
+      if (!ended) this.stopped += 1;
+    }
+  }
+
+  private async *turn(request: ModelTurnRequest): AsyncGenerator<ModelEvent> {
     const texts = request.messages.map((message) => message.text);
     this.contexts.push(texts);
+    for (const waiter of this.callWaiters.filter((each) => this.contexts.length >= each.count)) {
+      this.callWaiters.splice(this.callWaiters.indexOf(waiter), 1);
+      waiter.resolve();
+    }
     const lastUser = [...request.messages].reverse().find((message) => message.role === 'user');
     // A post that starts with `long` gets a long reply (a message that streams for a while).
     const padding = lastUser?.text.startsWith('long') ? ' and so on'.repeat(100) : '';
@@ -75,10 +101,20 @@ export function soloTeams(
   queueMax?: number,
 ): TeamRegistry {
   const agent = new Agent({ name: 'solo', description: 'answers', instructions: 'Answer.', model });
+  return teamOfOne(agent, model, multitask, queueMax);
+}
+
+/** A team named `solo` whose one agent (on `model`) has one turn per run. */
+export function teamOfOne(
+  agent: Agent,
+  model: ModelClient,
+  multitask: MultitaskPolicy = 'queue',
+  queueMax?: number,
+): TeamRegistry {
   const team: Team = {
     name: 'solo',
     description: 'one agent that answers once',
-    agentNames: ['solo'],
+    agentNames: [agent.name],
     multitask,
     ...(queueMax === undefined ? {} : { queueMax }),
     createGroupChat: () =>
@@ -91,6 +127,80 @@ export function soloTeams(
     models: () => [model],
   };
   return new TeamRegistry([team]);
+}
+
+export type StoreKind = 'memory' | 'redis';
+
+/** A server of a window test: its store wrapped in the fault injector, its team on `model`. */
+export interface WindowInstance {
+  server: TestServer;
+  faults: FaultyStore;
+  model: ControlledModel;
+}
+
+/**
+ * The servers, clients and Redis prefixes of a window test on one kind of store; `close()` after
+ * each test ends them all. Instances on Redis get a prefix of their own unless given one (two
+ * instances of one cluster share a prefix).
+ */
+export class WindowInstances {
+  private readonly servers: TestServer[] = [];
+  private readonly clients: TestClient[] = [];
+  private readonly prefixes: string[] = [];
+
+  readonly kind: StoreKind;
+  private readonly redisUrl: string;
+
+  constructor(kind: StoreKind, redisUrl: string) {
+    this.kind = kind;
+    this.redisUrl = redisUrl;
+  }
+
+  newPrefix(name = 'windows'): string {
+    const prefix = uniquePrefix(name);
+    this.prefixes.push(prefix);
+    return prefix;
+  }
+
+  async instance(
+    options: {
+      prefix?: string;
+      multitask?: MultitaskPolicy;
+      teams?: (model: ControlledModel) => TeamRegistry;
+      env?: Record<string, string>;
+    } = {},
+  ): Promise<WindowInstance> {
+    const model = new ControlledModel();
+    const faults: { current?: FaultyStore } = {};
+    const storeEnv: Record<string, string> =
+      this.kind === 'redis'
+        ? { REDIS_URL: this.redisUrl, CHORUS_REDIS_PREFIX: options.prefix ?? this.newPrefix() }
+        : {};
+    const server = await startServer(
+      { CHORUS_POST_RATE: '0', ...storeEnv, ...options.env },
+      {
+        teams: options.teams ? options.teams(model) : soloTeams(model, options.multitask),
+        wrapStore: (store) => {
+          faults.current = new FaultyStore(store);
+          return faults.current.store;
+        },
+      },
+    );
+    this.servers.push(server);
+    return { server, faults: faults.current!, model };
+  }
+
+  async open(on: WindowInstance, user = 'ada'): Promise<TestClient> {
+    const client = await connect(on.server.wsUrl, { hello: { user } });
+    this.clients.push(client);
+    return client;
+  }
+
+  async close(): Promise<void> {
+    await Promise.all(this.clients.splice(0).map((client) => client.close()));
+    await Promise.all(this.servers.splice(0).map((server) => server.close()));
+    for (const prefix of this.prefixes.splice(0)) await cleanupPrefix(this.redisUrl, prefix);
+  }
 }
 
 /** The user message ids each run (by run-start) says it answers, in the order seen. */
