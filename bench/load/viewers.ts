@@ -18,7 +18,7 @@ export interface ConnectRequest {
   system: SystemName;
   /** ws://…/ws for Chorus and the relay, http://… for Socket.IO. */
   url: string;
-  /** Threads (Chorus) or rooms; viewer i takes targets[i % length]. */
+  /** Threads (Chorus) or rooms; each gets an even share of the viewers. */
   targets: string[];
   /** Open viewers wanted in the pool (viewers already open count; extra ones are closed). */
   count: number;
@@ -51,6 +51,8 @@ export interface MeasureResult {
 interface Viewer {
   open: boolean;
   close(): void;
+  /** The thread / room it watches (set once subscribed). */
+  target?: string;
 }
 
 const pools = new Map<string, Viewer[]>();
@@ -263,40 +265,63 @@ async function connect(request: ConnectRequest): Promise<ConnectResult> {
   let failed = 0;
   const viewers = pools.get(request.pool) ?? [];
   pools.set(request.pool, viewers);
-  // Forget viewers that closed; keep the open ones.
-  for (let index = viewers.length - 1; index >= 0; index -= 1)
-    if (!viewers[index]!.open) viewers.splice(index, 1);
-  // Fewer wanted than open: close the extra ones.
-  for (const viewer of viewers.splice(request.count)) {
-    viewer.open = false;
-    viewer.close();
+  // Each target gets its share of the viewers (target j: ⌊count / targets⌋, one more for the first
+  // count mod targets). Open viewers are kept within their target's share; the others are closed
+  // (a target no longer in the step, or one above its share after the step shrank), so that every
+  // viewer watches a target that produces and each target has the viewers the step says.
+  const { targets, count } = request;
+  const share = new Map(
+    targets.map((target, index) => [
+      target,
+      Math.floor(count / targets.length) + (index < count % targets.length ? 1 : 0),
+    ]),
+  );
+  const held = new Map<string, number>();
+  const kept: Viewer[] = [];
+  for (const viewer of viewers) {
+    if (!viewer.open) continue;
+    const target = viewer.target ?? '';
+    const has = held.get(target) ?? 0;
+    if (has < (share.get(target) ?? 0)) {
+      held.set(target, has + 1);
+      kept.push(viewer);
+    } else {
+      viewer.open = false;
+      viewer.close();
+    }
   }
+  viewers.splice(0, viewers.length, ...kept);
+  const missing: string[] = [];
+  for (const [target, wanted] of share)
+    for (let has = held.get(target) ?? 0; has < wanted; has += 1) missing.push(target);
   const deadline = performance.now() + request.timeoutMs;
-  let next = viewers.length;
   // Bounded: at most count + 3 × concurrency attempts (failed ones are retried a little).
-  let attemptsLeft = request.count + 3 * request.concurrency;
-  while (viewers.length < request.count && attemptsLeft > 0 && performance.now() < deadline) {
-    const batch = Math.min(request.concurrency, request.count - viewers.length, attemptsLeft);
-    attemptsLeft -= batch;
-    const attempts = Array.from({ length: batch }, () => {
-      const target = request.targets[next % request.targets.length]!;
-      next += 1;
+  let attemptsLeft = count + 3 * request.concurrency;
+  while (missing.length > 0 && attemptsLeft > 0 && performance.now() < deadline) {
+    const batch = missing.splice(0, Math.min(request.concurrency, attemptsLeft));
+    attemptsLeft -= batch.length;
+    const attempts = batch.map(async (target) => {
       const perConnection = Math.min(10_000, Math.max(1000, deadline - performance.now()));
-      switch (request.system) {
-        case 'chorus':
-          return chorusViewer(request.url, target, perConnection);
-        case 'socketio':
-          return socketIoViewer(request.url, target, perConnection);
-        case 'ws-relay':
-          return relayViewer(request.url, target, perConnection);
-        default:
-          return request.system satisfies never;
-      }
+      const viewer = await (() => {
+        switch (request.system) {
+          case 'chorus':
+            return chorusViewer(request.url, target, perConnection);
+          case 'socketio':
+            return socketIoViewer(request.url, target, perConnection);
+          case 'ws-relay':
+            return relayViewer(request.url, target, perConnection);
+          default:
+            return request.system satisfies never;
+        }
+      })();
+      viewer.target = target;
+      return viewer;
     });
-    for (const outcome of await Promise.allSettled(attempts)) {
+    for (const [index, outcome] of (await Promise.allSettled(attempts)).entries()) {
       if (outcome.status === 'fulfilled') viewers.push(outcome.value);
       else {
         failed += 1;
+        missing.push(batch[index]!);
         if (errors.length < 5) errors.push(describe(outcome.reason).split('\n')[0] ?? 'error');
       }
     }

@@ -139,7 +139,7 @@ function shares(total: number, parts: number): number[] {
   );
 }
 
-/** The threads / rooms of each kind of step (viewer i watches targets[i % length]). */
+/** The threads / rooms of each kind of step (each watched by an even share of the viewers). */
 function targetsOf(kind: LadderKind, viewers: number): string[] {
   if (kind === 'rate') return [FANOUT_TARGETS[0]];
   if (kind === 'viewers') return [FANOUT_TARGETS[1]];
