@@ -5,6 +5,7 @@ import type { ChildProcess } from 'node:child_process';
 import { Redis } from 'ioredis';
 import { expect } from 'vitest';
 import { redisKeys } from '../../src/store/redis-keys.ts';
+import { CloseCode } from '../../src/protocol/codes.ts';
 import { cleanupPrefix, uniquePrefix } from '../support/redis.ts';
 import { spawnServer, type EnvOverrides, type LogLine, type SpawnedServer } from '../support/server.ts';
 import { connect, type Frame, type FrameOf, type TestClient } from '../support/ws-client.ts';
@@ -335,11 +336,19 @@ export class Viewer {
       const cursor = this.cursor;
       const client = await connect(instance.wsUrl, { hello: { user: this.name } });
       this.cluster.track(client);
-      const answer = await client.request({
-        type: 'subscribe',
-        threadId: this.threadId,
-        ...(cursor ? { cursor } : {}),
-      });
+      let answer: Awaited<ReturnType<TestClient['request']>>;
+      try {
+        answer = await client.request({
+          type: 'subscribe',
+          threadId: this.threadId,
+          ...(cursor ? { cursor } : {}),
+        });
+      } catch (error) {
+        // Closed with 4011 before the answer (the instance's Redis subscription broke as it joined,
+        // a Redis restart): resume again, as the code says — a client does.
+        if (client.closeStatus?.code !== CloseCode.liveGap || Date.now() >= deadline) throw error;
+        continue;
+      }
       if (answer.type === 'subscribed') {
         this.segments.push({ instance, client, subscribed: answer, cursor });
         void client.closed.then((info) => this.clientOnClose(client, info.code));
