@@ -112,7 +112,10 @@ export async function measureResume(options: ResumeOptions): Promise<ResumeResul
     const pingRttMs = summarize(rtts).p50;
     const server: number[] = [];
     const observed: number[] = [];
-    // Round 0 warms up (not recorded).
+    // Round 0 warms up (not recorded). A round during which another client subscribed on the
+    // instance (a viewer of an earlier scenario reconnecting) cannot be told apart: it is run
+    // again, a bounded number of times.
+    let retriesLeft = 5;
     for (let round = 0; round <= options.rounds; round += 1) {
       const before = await scrapeSubscribeSeconds(options.port);
       let received = 0;
@@ -147,8 +150,15 @@ export async function measureResume(options: ResumeOptions): Promise<ResumeResul
         await new Promise((resolve) => setTimeout(resolve, 20));
         after = await scrapeSubscribeSeconds(options.port);
       }
-      if (after.count !== before.count + 1)
-        throw new Error('another subscribe ran during the resume measurement');
+      if (after.count === before.count)
+        throw new Error('the server recorded no subscribe time for the resume');
+      if (after.count > before.count + 1) {
+        if (retriesLeft === 0)
+          throw new Error('other subscribes kept running during the resume measurement');
+        retriesLeft -= 1;
+        round -= 1;
+        continue;
+      }
       if (round === 0) continue;
       server.push((after.sum - before.sum) * 1000);
       observed.push(lastAt - sent - pingRttMs);
