@@ -153,8 +153,7 @@ export async function measureResume(options: ResumeOptions): Promise<ResumeResul
       if (after.count === before.count)
         throw new Error('the server recorded no subscribe time for the resume');
       if (after.count > before.count + 1) {
-        if (retriesLeft === 0)
-          throw new Error('other subscribes kept running during the resume measurement');
+        if (retriesLeft === 0) throw new Error('other subscribes kept running during the resume measurement');
         retriesLeft -= 1;
         round -= 1;
         continue;
