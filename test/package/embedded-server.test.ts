@@ -48,6 +48,36 @@ describe('Chorus embedded in a host HTTP server', () => {
     const host = await fetch(`${origin}/healthz`);
     expect([host.status, await host.text()]).toEqual([404, 'host: not found']);
 
+    // The HTTP API, its OpenAPI document and AG-UI are under the base path as well.
+    const json = { 'content-type': 'application/json' };
+    const created = await fetch(`${origin}/chorus/v1/threads`, {
+      method: 'POST',
+      headers: json,
+      body: JSON.stringify({ threadId: 'based' }),
+    });
+    expect(created.status).toBe(201);
+    expect((await fetch(`${origin}/chorus/v1/threads/based`)).status).toBe(200);
+    expect((await fetch(`${origin}/v1/threads/based`)).status).toBe(404);
+    const openapi = await fetch(`${origin}/chorus/v1/openapi.json`);
+    expect(openapi.status).toBe(200);
+    expect(((await openapi.json()) as { openapi: string }).openapi).toMatch(/^3\.1/);
+    const agUi = await fetch(`${origin}/chorus/ag-ui/no-such-team`, {
+      method: 'POST',
+      headers: { ...json, accept: 'text/event-stream' },
+      body: JSON.stringify({
+        threadId: 'based-ag-ui',
+        runId: 'r1',
+        messages: [{ id: 'u1', role: 'user', content: 'hi' }],
+        tools: [],
+        context: [],
+        state: {},
+        forwardedProps: {},
+      }),
+    });
+    expect(agUi.status).toBe(404);
+    expect(((await agUi.json()) as { code: string }).code).toBe('not-found');
+    expect((await fetch(`${origin}/ag-ui`, { method: 'POST', headers: json, body: '{}' })).status).toBe(404);
+
     client = new ChorusClient({ url: `${origin.replace('http', 'ws')}/chorus/ws`, user: 'guest' });
     const { threadId } = await client.createThread();
     const thread = client.thread(threadId);
