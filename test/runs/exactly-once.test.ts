@@ -415,7 +415,15 @@ describe.each<StoreKind>(['memory', 'redis'])('exactly once on the %s store', (k
       const history = await eventually(async () => {
         const items = (await store.readLatest(threadId, 10)).items;
         return items.some((item) => item.message.text === 'reply to: next') ? items : null;
-      }, 10_000);
+      }, 10_000).catch(async (error: unknown) => {
+        // What the thread looks like then, for a failure that only a loaded machine shows.
+        const items = (await store.readLatest(threadId, 10)).items;
+        const state = await store.runState(threadId);
+        throw new Error(
+          `${String(error)}; history: ${JSON.stringify(items.map((item) => [item.message.text, item.message.status]))}; ` +
+            `state: ${JSON.stringify(state)}; active runs: ${survivor.server.app.runs.activeRuns}`,
+        );
+      });
       expect(history.map((item) => [item.message.text, item.message.status])).toEqual([
         ['orphaned', 'completed'],
         ['next', 'completed'],
