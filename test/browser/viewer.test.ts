@@ -2,7 +2,8 @@
 // CHROMIUM_PATH): two pages on two instances on Redis follow one run while one page's connection
 // is cut, a post typed offline arrives once, both pages match the stored history live and after a
 // reload; axe-core finds no serious or critical violation; a 390 px phone has no horizontal scroll;
-// Enter starts a thread; markdown renders and raw HTML stays text; a failed turn says why.
+// Enter starts a thread; markdown renders and raw HTML stays text; a failed turn says why; a reader
+// who scrolled up stays where they are while older history loads and a run streams, until Jump to latest.
 // Screenshots go to test-results/viewer/.
 import { mkdirSync } from 'node:fs';
 import axe from 'axe-core';
@@ -14,6 +15,7 @@ import type { Message } from '../../src/protocol/frames.ts';
 import { createDemoTeam, TeamRegistry } from '../../src/teams/team.ts';
 import { redisDeployment, type Deployment } from '../client/support.ts';
 import { startServer, type TestServer } from '../support/server.ts';
+import { connect } from '../support/ws-client.ts';
 
 const ARTIFACTS = 'test-results/viewer';
 mkdirSync(ARTIFACTS, { recursive: true });
@@ -243,6 +245,75 @@ describe('the viewer on one instance', () => {
     const ids = await shownMessages(page);
     expect(ids.map(([id]) => id)).toEqual(messages.map((message) => message.id));
     expect(await page.locator('#load-older').isVisible()).toBe(false);
+    await page.close();
+  });
+
+  it('keeps the reader where they are while older history loads and a run streams, until Jump to latest', async () => {
+    const threadId = 'reading-thread';
+    await server.app.store.createThread({ threadId, team: 'demo' });
+    await server.app.store.importMessages(
+      threadId,
+      Array.from({ length: 120 }, (_, index) => ({
+        id: `read-${index + 1}`,
+        role: index % 2 === 0 ? ('user' as const) : ('assistant' as const),
+        author: index % 2 === 0 ? 'ada' : 'planner',
+        text: `message ${index + 1}`,
+        status: 'completed' as const,
+        createdAt: new Date(0).toISOString(),
+      })),
+    );
+    const page = await browser.newPage({ viewport: { width: 900, height: 700 } });
+    await page.goto(`${server.url}/?thread=${threadId}`);
+    const articles = page.locator('#log article');
+    await page.locator('#log article[data-id="read-120"]').waitFor();
+    const shownBefore = await articles.count();
+    expect(shownBefore).toBeLessThan(120);
+    /** Where an article is, in px from the top of the scrolled area's viewport. */
+    const offsetOf = (id: string) =>
+      page.evaluate((key) => {
+        const main = document.getElementById('main')!;
+        const article = document.querySelector(`#log article[data-id="${key}"]`)!;
+        return article.getBoundingClientRect().top - main.getBoundingClientRect().top;
+      }, id);
+    // Scroll to the top: older messages load above; the message that was at the top stays put.
+    const topId = (await articles.first().getAttribute('data-id'))!;
+    await page.locator('#main').evaluate((main) => main.scrollTo({ top: 0 }));
+    const before = await offsetOf(topId);
+    await expect.poll(() => articles.count(), { timeout: 10_000 }).toBeGreaterThan(shownBefore);
+    expect(Math.abs((await offsetOf(topId)) - before)).toBeLessThan(40);
+    expect(await page.locator('#jump').isVisible()).toBe(true);
+
+    // A run streams meanwhile (posted elsewhere): the reader is not moved; Jump to latest brings
+    // them to its end.
+    const other = await connect(server.wsUrl, { hello: { user: 'grace' } });
+    try {
+      await other.request({ type: 'subscribe', threadId }, 'subscribed');
+      await other.request(
+        { type: 'post', threadId, clientMessageId: 'read-post', text: 'Plan a picnic' },
+        'posted',
+      );
+      await other.waitFor('run-end', () => true, 20_000);
+    } finally {
+      await other.close();
+    }
+    await expect
+      .poll(() => page.locator('#log article.agent').last().getAttribute('data-status'), { timeout: 10_000 })
+      .toBe('completed');
+    const reading = await offsetOf(topId);
+    expect(Math.abs(reading - before)).toBeLessThan(40);
+    const newest = page.locator('#log article').last();
+    expect(await newest.isVisible()).toBe(true); // in the DOM
+    expect(await newest.evaluate((article) => article.getBoundingClientRect().top > window.innerHeight)).toBe(
+      true,
+    );
+    await page.locator('#jump').click();
+    await expect
+      .poll(() =>
+        newest.evaluate((article) => article.getBoundingClientRect().bottom <= window.innerHeight + 1),
+      )
+      .toBe(true);
+    expect(await page.locator('#jump').isVisible()).toBe(false);
+    await page.screenshot({ path: `${ARTIFACTS}/jump-to-latest.png` });
     await page.close();
   });
 
