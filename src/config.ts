@@ -4,15 +4,12 @@ import { z } from 'zod';
 
 const integer = (fallback: number, min = 0, max = Number.MAX_SAFE_INTEGER) =>
   z.coerce.number().int().min(min).max(max).default(fallback);
-const flag = z
-  .enum(['0', '1', 'true', 'false', ''])
-  .default('0')
-  .transform((value) => value === '1' || value === 'true');
-
-const flagOn = z
-  .enum(['0', '1', 'true', 'false', ''])
-  .default('1')
-  .transform((value) => value !== '0' && value !== 'false');
+/** A boolean variable: `1`/`true` or `0`/`false`; unset or empty means `on`. */
+const flag = (on: boolean) =>
+  z
+    .enum(['0', '1', 'true', 'false', ''])
+    .optional()
+    .transform((value) => (value === undefined || value === '' ? on : value === '1' || value === 'true'));
 
 /** Each entry: environment variable → schema with its default. Documented in README.md. */
 export const configSchema = z.object({
@@ -29,8 +26,8 @@ export const configSchema = z.object({
   CHORUS_AUTH_PUBLIC_KEY: z.string().optional(),
   CHORUS_AUTH_ISSUER: z.string().optional(),
   CHORUS_AUTH_AUDIENCE: z.string().optional(),
-  CHORUS_AUTH_ALLOW_NO_EXP: flag,
-  CHORUS_INSECURE: flag,
+  CHORUS_AUTH_ALLOW_NO_EXP: flag(false),
+  CHORUS_INSECURE: flag(false),
   CHORUS_MAX_FRAME_BYTES: integer(65_536, 1024, 16 * 1024 * 1024),
   CHORUS_LEASE_MS: integer(10_000, 500, 10_000),
   CHORUS_DRAIN_MS: integer(10_000, 0),
@@ -50,7 +47,7 @@ export const configSchema = z.object({
   CHORUS_MODEL_CONCURRENCY: integer(64, 1, 100_000),
   CHORUS_DELTA_WINDOW_MS: integer(8, 0, 1000),
   CHORUS_DELTA_WINDOW_MAX_MS: integer(40, 0, 1000),
-  CHORUS_SPECULATIVE_START: flagOn,
+  CHORUS_SPECULATIVE_START: flag(true),
   CHORUS_PROCESSES: integer(1, 1, 64),
   CHORUS_POST_RATE: z.coerce.number().min(0).default(5),
   CHORUS_POST_BURST: integer(10, 1),

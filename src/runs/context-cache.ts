@@ -9,6 +9,7 @@
 // and the next post's run can be started before the post is stored (speculative-turn.ts).
 import type { Message } from '../protocol/frames.ts';
 import type { ContextMark, RunClaim, Store, StoredItem } from '../store/store.ts';
+import { formatCursor, parseCursor } from '../store/cursor.ts';
 
 /** Threads whose last context an instance holds (least recently started dropped first). */
 const CACHED_THREADS = 500;
@@ -67,15 +68,14 @@ export class ContextCache {
   append(threadId: string, item: StoredItem): void {
     const entry = this.entries.get(threadId);
     if (!entry) return;
-    const dot = item.cursor.lastIndexOf('.');
-    const offset = Number(item.cursor.slice(dot + 1));
-    if (entry.epoch !== item.cursor.slice(0, dot) || offset !== entry.position + 1) {
+    const position = parseCursor(item.cursor);
+    if (!position || position.epoch !== entry.epoch || position.offset !== entry.position + 1) {
       // Somebody else's message came in between (a post queued during the run): read it next time.
       this.entries.delete(threadId);
       return;
     }
     entry.messages = [...entry.messages, item.message].slice(-this.limit);
-    entry.position = offset;
+    entry.position = position.offset;
     entry.liveSeq = undefined;
   }
 
@@ -102,7 +102,7 @@ export class ContextCache {
 
   /** What was held changed meanwhile (a concurrent start): read the messages up to `offset`. */
   private async readUpTo(threadId: string, epoch: string, offset: number): Promise<Message[]> {
-    const page = await this.store.readBefore(threadId, `${epoch}.${offset + 1}`, this.limit);
+    const page = await this.store.readBefore(threadId, formatCursor(epoch, offset + 1), this.limit);
     return page.items.map((item) => item.message);
   }
 }

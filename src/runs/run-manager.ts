@@ -175,7 +175,7 @@ export class RunManager {
       if (!team) throw new RequestError(ErrorCode.internal, "the thread's team is not available");
       const { result, speculation } = await this.postOnce(input.threadId, message, team);
       if (result.status !== 'team-changed') return this.afterPost(input.threadId, result, speculation);
-      speculation?.discard();
+      this.dropSpeculation(speculation);
       // The thread was deleted and created again with another team since this instance looked.
       this.rememberTeam(input.threadId, result.team);
       teamName = result.team;
@@ -499,8 +499,7 @@ export class RunManager {
     let claim: RunClaim | null = first;
     let ahead = speculation;
     while (claim) {
-      const current = claim;
-      claim = await this.execute(current, ahead);
+      claim = await this.execute(claim, ahead);
       ahead = null;
     }
   }
@@ -537,7 +536,6 @@ export class RunManager {
       log.info('run started');
       const team = this.options.teams.get(claim.team);
       if (!team) {
-        this.dropSpeculation(speculation);
         return await this.end(run, {
           reason: RunEndReason.failed,
           detail: 'team',

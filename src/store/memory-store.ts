@@ -5,6 +5,7 @@ import { nanoid } from 'nanoid';
 import type { Message, ThreadEvent } from '../protocol/frames.ts';
 import { silentLogger, type Logger } from '../log.ts';
 import { runEndEvent } from './run-end-event.ts';
+import { formatCursor, parseCursor } from './cursor.ts';
 import {
   StoreError,
   type AcquireResult,
@@ -146,7 +147,7 @@ export class MemoryStore implements Store {
       recovered: true,
       items: thread.items.slice(start, start + Math.max(0, limit)),
       missed: thread.offset - offset,
-      newest: `${thread.record.epoch}.${thread.offset}`,
+      newest: formatCursor(thread.record.epoch, thread.offset),
     };
   }
 
@@ -446,7 +447,7 @@ export class MemoryStore implements Store {
 
   private appendNow(thread: ThreadState, message: Message): StoredItem {
     thread.offset += 1;
-    const item: StoredItem = { cursor: `${thread.record.epoch}.${thread.offset}`, message };
+    const item: StoredItem = { cursor: formatCursor(thread.record.epoch, thread.offset), message };
     thread.items.push(item);
     if (message.clientMessageId !== undefined) {
       thread.byClientMessageId.set(message.clientMessageId, { item, offset: thread.offset });
@@ -566,10 +567,8 @@ export class MemoryStore implements Store {
 
   /** The offset a cursor names in this thread's current epoch, or null when it is not ours. */
   private parseCursor(thread: ThreadState, cursor: string): number | null {
-    const dot = cursor.lastIndexOf('.');
-    if (dot < 0 || cursor.slice(0, dot) !== thread.record.epoch) return null;
-    const offset = Number(cursor.slice(dot + 1));
-    return Number.isSafeInteger(offset) && offset >= 1 ? offset : null;
+    const position = parseCursor(cursor);
+    return position && position.epoch === thread.record.epoch ? position.offset : null;
   }
 }
 

@@ -17,6 +17,7 @@ import { asArray, asInteger, asString, pairs } from './redis-replies.ts';
 import { RedisScripts, type ThreadScriptName } from './redis-scripts.ts';
 import { envelopeOf, isRecord, parseJson, RedisSubscriptions } from './redis-subscriptions.ts';
 import { runEndEvent } from './run-end-event.ts';
+import { formatCursor, parseCursor } from './cursor.ts';
 import {
   StoreError,
   type AcquireResult,
@@ -278,7 +279,7 @@ export class RedisStore implements Store {
         recovered: true,
         items: this.decodeEntries(threadId, position.epoch, asArray(reply[2])),
         missed,
-        newest: `${position.epoch}.${position.offset + missed}`,
+        newest: formatCursor(position.epoch, position.offset + missed),
       };
     });
   }
@@ -325,7 +326,7 @@ export class RedisStore implements Store {
       if (asString(reply[0]) === 'not-found') throw notFound(threadId);
       const epoch = asString(reply[1]);
       const first = asInteger(reply[2]);
-      return messages.map((message, index) => ({ cursor: `${epoch}.${first + index}`, message }));
+      return messages.map((message, index) => ({ cursor: formatCursor(epoch, first + index), message }));
     });
   }
 
@@ -829,7 +830,8 @@ export class RedisStore implements Store {
       const [id, fields] = asArray(entry);
       const entryId = asString(id);
       const message = this.decodeFields(threadId, pairs(asArray(fields)), entryId);
-      if (message) items.push({ cursor: `${epoch}.${entryId.slice(0, entryId.indexOf('-'))}`, message });
+      if (message)
+        items.push({ cursor: formatCursor(epoch, Number(entryId.slice(0, entryId.indexOf('-')))), message });
     }
     return items;
   }
@@ -977,15 +979,6 @@ function closedError(operation: string) {
 
 function notFound(threadId: string) {
   return new StoreError('not-found', `thread ${threadId} not found`);
-}
-
-/** `<epoch>.<offset>` → its parts, or null when the string is not a cursor of this format. */
-function parseCursor(cursor: string): { epoch: string; offset: number } | null {
-  const dot = cursor.lastIndexOf('.');
-  if (dot <= 0) return null;
-  const digits = cursor.slice(dot + 1);
-  if (!/^[1-9][0-9]{0,14}$/.test(digits)) return null;
-  return { epoch: cursor.slice(0, dot), offset: Number(digits) };
 }
 
 /** The script arguments of a context mark: epoch and offset ('' and 0: none). */

@@ -72,6 +72,14 @@ describe('loadConfig', () => {
     expect(loadConfig({ CHORUS_INSECURE: '0' }).auth.insecure).toBe(false);
     expect(loadConfig({ CHORUS_INSECURE: 'false' }).auth.insecure).toBe(false);
     expect(configError({ CHORUS_INSECURE: 'yes' })).toContain('CHORUS_INSECURE');
+    expect(loadConfig({}).auth.insecure).toBe(false);
+    expect(loadConfig({ CHORUS_INSECURE: '' }).auth.insecure).toBe(false);
+    // A flag that is on unless turned off.
+    expect(loadConfig({}).speculativeStart).toBe(true);
+    expect(loadConfig({ CHORUS_SPECULATIVE_START: '' }).speculativeStart).toBe(true);
+    expect(loadConfig({ CHORUS_SPECULATIVE_START: '0' }).speculativeStart).toBe(false);
+    expect(loadConfig({ CHORUS_SPECULATIVE_START: 'false' }).speculativeStart).toBe(false);
+    expect(loadConfig({ CHORUS_SPECULATIVE_START: 'true' }).speculativeStart).toBe(true);
   });
 
   it('reads the token checks', () => {
