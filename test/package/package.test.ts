@@ -14,7 +14,13 @@ import { codeBlocks } from '../support/doc-examples.ts';
 
 const repositoryRoot = fileURLToPath(new URL('../..', import.meta.url));
 const tsc = join(repositoryRoot, 'node_modules/typescript/bin/tsc');
-const PACKAGE_TIMEOUT_MS = 240_000;
+/**
+ * One command's bound, below its hook's so that a hung step fails with its name and output. npm's own
+ * fetch timeout is 5 minutes: installs pass a shorter one, so a stalled registry request is retried.
+ */
+const COMMAND_TIMEOUT_MS = 150_000;
+const SETUP_TIMEOUT_MS = 2 * COMMAND_TIMEOUT_MS + 30_000;
+const NPM_FETCH = ['--fetch-timeout=30000', '--fetch-retries=4'];
 
 /** Runs a command with only PATH and HOME from this environment (no npm_* variables of a parent npm). */
 function exec(
@@ -23,6 +29,7 @@ function exec(
   cwd: string,
   extraEnv: Record<string, string> = {},
 ): Promise<{ stdout: string; stderr: string }> {
+  const started = performance.now();
   return new Promise((resolve, reject) => {
     execFile(
       command,
@@ -30,14 +37,14 @@ function exec(
       {
         cwd,
         env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', ...extraEnv },
-        timeout: PACKAGE_TIMEOUT_MS,
+        timeout: COMMAND_TIMEOUT_MS,
         maxBuffer: 32 * 1024 * 1024,
       },
       (error, stdout, stderr) =>
         error
           ? reject(
               new Error(
-                `${command} ${args.join(' ')} (in ${cwd}) failed: ${error.message}\n${stdout}\n${stderr}`,
+                `${command} ${args.join(' ')} (in ${cwd}) failed after ${Math.round(performance.now() - started)} ms: ${error.message}\n${stdout}\n${stderr}`,
               ),
             )
           : resolve({ stdout, stderr }),
@@ -152,8 +159,12 @@ describe('the packed package, installed in a new project', () => {
     consumer = join(directory, 'consumer');
     await mkdir(consumer);
     await writeFile(join(consumer, 'package.json'), JSON.stringify(CONSUMER_PACKAGE, null, 2));
-    await exec('npm', ['install', tarball, '--prefer-offline', '--no-audit', '--no-fund'], consumer);
-  }, PACKAGE_TIMEOUT_MS);
+    await exec(
+      'npm',
+      ['install', tarball, '--prefer-offline', '--no-audit', '--no-fund', ...NPM_FETCH],
+      consumer,
+    );
+  }, SETUP_TIMEOUT_MS);
 
   afterAll(async () => {
     if (directory) await rm(directory, { recursive: true, force: true });
