@@ -56,6 +56,8 @@ export const configSchema = z.object({
   CHORUS_SUBSCRIBE_BURST: z.coerce.number().int().min(1).optional(),
   CHORUS_CREATE_RATE: z.coerce.number().min(0).default(2),
   CHORUS_CREATE_BURST: integer(10, 1),
+  CHORUS_REQUEST_RATE: z.coerce.number().min(0).default(20),
+  CHORUS_REQUEST_BURST: integer(40, 1),
   CHORUS_INSTANCE_ID: z.string().optional(),
   CHORUS_LOG_LEVEL: z.string().default('info'),
   NODE_ENV: z.string().default('development'),
@@ -123,6 +125,9 @@ export interface Config {
   subscribeBurst: number;
   createRate: number;
   createBurst: number;
+  /** history, cancel and delete-thread requests (and the HTTP API's thread reads): one bucket. */
+  requestRate: number;
+  requestBurst: number;
   instanceId: string | undefined;
   /** Instances `npm start` runs in this process's place, sharing its port (multi-core; Redis only). */
   processes: number;
@@ -188,6 +193,8 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     subscribeBurst,
     createRate: value.CHORUS_CREATE_RATE,
     createBurst: value.CHORUS_CREATE_BURST,
+    requestRate: value.CHORUS_REQUEST_RATE,
+    requestBurst: value.CHORUS_REQUEST_BURST,
     instanceId: value.CHORUS_INSTANCE_ID,
     processes: value.CHORUS_PROCESSES,
     logLevel: value.CHORUS_LOG_LEVEL,

@@ -60,6 +60,8 @@ export const CHORUS_BENCH_SETTINGS: Record<string, string> = {
   CHORUS_POST_RATE: '0',
   // Its set-up creates every thread of a scenario from one connection (the default: 2/s).
   CHORUS_CREATE_RATE: '0',
+  // A stopped step cancels every thread's run from that connection (the default: 20/s).
+  CHORUS_REQUEST_RATE: '0',
 };
 
 /**

@@ -478,6 +478,7 @@ export class Connection implements ThreadViewer {
   }
 
   private async onCancel(frame: Frame<'cancel'>): Promise<void> {
+    this.limiters.request.take();
     this.requireParticipant(frame.threadId);
     await requireThread(this.context, frame.threadId);
     // `cancelled` first, then the run's message-end (cancelled) and run-end: the thread's events
@@ -493,12 +494,14 @@ export class Connection implements ThreadViewer {
   }
 
   private async onHistory(frame: Frame<'history'>): Promise<void> {
+    this.limiters.request.take();
     this.requireAccess(frame.threadId);
     const page = await historyPage(this.context, frame.threadId, frame.before, frame.limit);
     this.send({ type: 'history-page', requestId: frame.requestId, threadId: frame.threadId, ...page });
   }
 
   private async onDeleteThread(frame: Frame<'delete-thread'>): Promise<void> {
+    this.limiters.request.take();
     this.requireParticipant(frame.threadId);
     const existed = await this.context.runs.deleteThread(frame.threadId);
     if (!existed) throw new RequestError(ErrorCode.notFound, 'thread not found');

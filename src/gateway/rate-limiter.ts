@@ -1,5 +1,7 @@
 // Per-connection request rates: one token bucket per request kind (post, subscribe,
-// create-thread). A bucket holds up to `burst` tokens and gains `rate` per second; a request
+// create-thread), and one shared by the other requests that reach the store (history, cancel,
+// delete-thread; over HTTP also a thread's metadata). `ping` and `unsubscribe` are answered from
+// memory and take none. A bucket holds up to `burst` tokens and gains `rate` per second; a request
 // takes one, or is refused `rate-limited` with the time until one is there. Rate 0: unlimited.
 // Taking is synchronous, so requests pipelined on one connection are counted in arrival order.
 import type { Config } from '../config.ts';
@@ -49,17 +51,30 @@ export interface RequestLimiters {
   post: RateLimiter;
   subscribe: RateLimiter;
   createThread: RateLimiter;
+  /** history, cancel, delete-thread (and, over HTTP, reading a thread). */
+  request: RateLimiter;
 }
 
 export function createRequestLimiters(
   config: Pick<
     Config,
-    'postRate' | 'postBurst' | 'subscribeRate' | 'subscribeBurst' | 'createRate' | 'createBurst'
+    | 'postRate'
+    | 'postBurst'
+    | 'subscribeRate'
+    | 'subscribeBurst'
+    | 'createRate'
+    | 'createBurst'
+    | 'requestRate'
+    | 'requestBurst'
   >,
 ): RequestLimiters {
   return {
     post: new RateLimiter({ rate: config.postRate, burst: config.postBurst }, 'posts'),
     subscribe: new RateLimiter({ rate: config.subscribeRate, burst: config.subscribeBurst }, 'subscribes'),
     createThread: new RateLimiter({ rate: config.createRate, burst: config.createBurst }, 'threads created'),
+    request: new RateLimiter(
+      { rate: config.requestRate, burst: config.requestBurst },
+      'history, cancel and delete requests',
+    ),
   };
 }

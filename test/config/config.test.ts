@@ -39,6 +39,8 @@ describe('loadConfig', () => {
       subscribeBurst: 100,
       createRate: 2,
       createBurst: 10,
+      requestRate: 20,
+      requestBurst: 40,
       maxHeldBytes: 1_048_576,
       maxFrameBytes: 65_536,
       leaseMs: 10_000,

@@ -30,6 +30,8 @@ describe('a backlog bigger than the send bound', () => {
       CHORUS_BACKLOG_LIMIT: '1000',
       CHORUS_MAX_BUFFERED_BYTES: '262144',
       CHORUS_MAX_ITERATIONS: '2',
+      // These tests page through thousands of messages from one connection at once.
+      CHORUS_REQUEST_RATE: '0',
     });
   });
 

@@ -1,6 +1,7 @@
 // Story: one connection floods the instance — 500 create-thread requests, then 500
-// subscribe/unsubscribe pairs, all pipelined. After its burst (CHORUS_CREATE_BURST,
-// CHORUS_SUBSCRIBE_BURST = CHORUS_MAX_SUBSCRIPTIONS) it gets `rate-limited` (retryable, with
+// subscribe/unsubscribe pairs, then 500 history requests with a cancel and a delete-thread among
+// them, all pipelined. After its burst (CHORUS_CREATE_BURST,
+// CHORUS_SUBSCRIBE_BURST = CHORUS_MAX_SUBSCRIPTIONS, CHORUS_REQUEST_BURST) it gets `rate-limited` (retryable, with
 // `retryAfterMs`), at most the refill rate gets through, and another client on the same instance
 // gets its replies within a bound meanwhile. A client resuming all its threads at once (as many
 // subscribes as CHORUS_MAX_SUBSCRIPTIONS) is not limited. Every limit here is the default.
@@ -49,6 +50,25 @@ function expectRetryAdvice(refusals: FrameOf<'error'>[], rate: number): void {
   }
 }
 
+/**
+ * The answers to a flood of one kind, in arrival order: the burst served in full, beyond it only what
+ * the rate refilled over `elapsedSeconds`, every other answer a `rate-limited` refusal with advice.
+ */
+function expectBurstThenRefusals(
+  ordered: (Frame | undefined)[],
+  servedType: Frame['type'],
+  limit: { burst: number; rate: number },
+  elapsedSeconds: number,
+  summary: string,
+): void {
+  const served = ordered.filter((frame) => frame?.type === servedType);
+  const refusals = ordered.filter(rateLimited);
+  expect(served.length + refusals.length, summary).toBe(ordered.length);
+  expect(ordered.slice(0, limit.burst).every((frame) => frame?.type === servedType)).toBe(true);
+  expect(served.length).toBeLessThanOrEqual(limit.burst + Math.ceil(limit.rate * elapsedSeconds) + 1);
+  expectRetryAdvice(refusals, limit.rate);
+}
+
 describe('request floods from one connection', () => {
   let server: TestServer;
   const clients: TestClient[] = [];
@@ -83,6 +103,7 @@ describe('request floods from one connection', () => {
   beforeAll(async () => {
     server = await startServer();
     expect(defaults.createBurst).toBe(10);
+    expect(defaults.requestBurst).toBe(40);
     expect(defaults.subscribeBurst).toBe(defaults.maxSubscriptions);
   });
 
@@ -102,18 +123,13 @@ describe('request floods from one connection', () => {
     const answers = await answersTo(flooder, requestIds);
     const elapsedSeconds = (performance.now() - started) / 1000;
 
-    const ordered = requestIds.map((requestId) => answers.get(requestId));
-    const created = ordered.filter((frame) => frame?.type === 'thread-created');
-    const refusals = ordered.filter(rateLimited);
-    expect(created.length + refusals.length, flooder.summary()).toBe(FLOOD);
-    // The burst is served in full, in arrival order; beyond it only what the rate refills.
-    expect(ordered.slice(0, defaults.createBurst).every((frame) => frame?.type === 'thread-created')).toBe(
-      true,
+    expectBurstThenRefusals(
+      requestIds.map((requestId) => answers.get(requestId)),
+      'thread-created',
+      { burst: defaults.createBurst, rate: defaults.createRate },
+      elapsedSeconds,
+      flooder.summary(),
     );
-    expect(created.length).toBeLessThanOrEqual(
-      defaults.createBurst + Math.ceil(defaults.createRate * elapsedSeconds) + 1,
-    );
-    expectRetryAdvice(refusals, defaults.createRate);
     expect(bystanderMs).toBeLessThan(4 * BYSTANDER_REPLY_BOUND_MS);
     expect(flooder.isOpen).toBe(true);
   });
@@ -148,6 +164,38 @@ describe('request floods from one connection', () => {
     expect(refusals.length).toBeGreaterThanOrEqual(FLOOD - served.length);
     expectRetryAdvice(refusals, defaults.subscribeRate);
     for (const requestId of unsubscribeIds) expect(answers.get(requestId)?.type).toBe('unsubscribed');
+    expect(bystanderMs).toBeLessThan(4 * BYSTANDER_REPLY_BOUND_MS);
+    expect(flooder.isOpen).toBe(true);
+  });
+
+  it('rate-limits 500 history requests after the burst, cancel and delete-thread in the same bucket; another client is served meanwhile', async () => {
+    const flooder = await open('flooder');
+    const bystander = await open('bystander');
+    const threadId = uniqueId('pages');
+    await server.app.store.createThread({ threadId, team: 'demo' });
+    const requestIds = Array.from({ length: FLOOD }, (_, index) => `history-${index}`);
+    const started = performance.now();
+    for (const requestId of requestIds) flooder.send({ type: 'history', requestId, threadId, limit: 200 });
+    const late = [
+      { type: 'cancel', requestId: 'late-cancel', threadId },
+      { type: 'delete-thread', requestId: 'late-delete', threadId },
+    ] as const;
+    for (const frame of late) flooder.send(frame);
+    const bystanderMs = await bystanderRound(bystander);
+    const answers = await answersTo(flooder, [...requestIds, ...late.map((frame) => frame.requestId)]);
+    const elapsedSeconds = (performance.now() - started) / 1000;
+
+    expectBurstThenRefusals(
+      requestIds.map((requestId) => answers.get(requestId)),
+      'history-page',
+      { burst: defaults.requestBurst, rate: defaults.requestRate },
+      elapsedSeconds,
+      flooder.summary(),
+    );
+    // The bucket is empty: the cancel and the delete behind the flood are refused too, and the
+    // thread is still there.
+    for (const frame of late) expect(rateLimited(answers.get(frame.requestId)), frame.type).toBe(true);
+    expect(await server.app.store.getThread(threadId)).not.toBeNull();
     expect(bystanderMs).toBeLessThan(4 * BYSTANDER_REPLY_BOUND_MS);
     expect(flooder.isOpen).toBe(true);
   });

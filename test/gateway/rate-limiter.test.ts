@@ -60,6 +60,8 @@ describe('RateLimiter', () => {
       subscribeBurst: 2,
       createRate: 0,
       createBurst: 1,
+      requestRate: 1,
+      requestBurst: 3,
     });
     limiters.post.take();
     expect(refusal(limiters.post).message).toBe('too many posts; slow down');
@@ -67,5 +69,7 @@ describe('RateLimiter', () => {
     limiters.subscribe.take();
     expect(refusal(limiters.subscribe).code).toBe('rate-limited');
     for (let index = 0; index < 100; index += 1) limiters.createThread.take();
+    for (let index = 0; index < 3; index += 1) limiters.request.take();
+    expect(refusal(limiters.request).message).toBe('too many history, cancel and delete requests; slow down');
   });
 });

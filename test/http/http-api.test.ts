@@ -195,6 +195,8 @@ describe('the /v1 API with authentication and rate limits', () => {
       ...issuer.env,
       CHORUS_CREATE_RATE: '0.001',
       CHORUS_CREATE_BURST: '2',
+      CHORUS_REQUEST_RATE: '0.001',
+      CHORUS_REQUEST_BURST: '3',
     });
   });
   afterAll(async () => {
@@ -253,5 +255,34 @@ describe('the /v1 API with authentication and rate limits', () => {
     // Another user has buckets of their own.
     const other = await issuer.sign(claims({ sub: 'alan' }));
     expect((await call('POST', '/v1/threads', { token: other, body: {} })).status).toBe(201);
+  });
+
+  it('rate-limits reading a thread, its history, cancel and delete per user in one bucket', async () => {
+    const token = await issuer.sign(claims({ sub: 'hopper' }));
+    const threadId = uniqueId('http');
+    expect((await call('POST', '/v1/threads', { token, body: { threadId } })).status).toBe(201);
+    expect((await call('GET', `/v1/threads/${threadId}`, { token })).status).toBe(200);
+    expect((await call('GET', `/v1/threads/${threadId}/messages`, { token })).status).toBe(200);
+    expect((await call('POST', `/v1/threads/${threadId}/cancel`, { token })).status).toBe(200);
+    for (const [method, path] of [
+      ['GET', `/v1/threads/${threadId}/messages`],
+      ['DELETE', `/v1/threads/${threadId}`],
+      ['GET', `/v1/threads/${threadId}`],
+    ] as const) {
+      const limited = await call(method, path, { token });
+      expect(limited, `${method} ${path}`).toMatchObject({
+        status: 429,
+        body: { ...errorBody('rate-limited'), retryAfterMs: expect.any(Number) },
+      });
+    }
+    // Posting has a bucket of its own, and so has another user.
+    const posted = await call('POST', `/v1/threads/${threadId}/messages`, {
+      token,
+      body: { text: 'still allowed' },
+      headers: { 'idempotency-key': uniqueId('key') },
+    });
+    expect(posted.status).toBe(202);
+    const other = await issuer.sign(claims({ sub: 'lovelace' }));
+    expect((await call('DELETE', `/v1/threads/${threadId}`, { token: other })).status).toBe(200);
   });
 });

@@ -61,7 +61,9 @@ export function createHttpApi(context: GatewayContext, basePath: string): HttpAp
   };
 
   const getThread: Handler = async (request, response, _url, threadId) => {
-    requireAccess(await principalOf(request), threadId);
+    const principal = await principalOf(request);
+    limiters.of(principal, request).request.take();
+    requireAccess(principal, threadId);
     const thread = await requireThread(context, threadId);
     sendJson(response, 200, {
       threadId,
@@ -73,13 +75,17 @@ export function createHttpApi(context: GatewayContext, basePath: string): HttpAp
   };
 
   const deleteThread: Handler = async (request, response, _url, threadId) => {
-    requireParticipant(await principalOf(request), threadId);
+    const principal = await principalOf(request);
+    limiters.of(principal, request).request.take();
+    requireParticipant(principal, threadId);
     if (!(await runs.deleteThread(threadId))) throw new RequestError(ErrorCode.notFound, 'thread not found');
     sendJson(response, 200, { threadId });
   };
 
   const history: Handler = async (request, response, url, threadId) => {
-    requireAccess(await principalOf(request), threadId);
+    const principal = await principalOf(request);
+    limiters.of(principal, request).request.take();
+    requireAccess(principal, threadId);
     const query = parse(HistoryQuery, Object.fromEntries(url.searchParams));
     sendJson(response, 200, {
       threadId,
@@ -113,7 +119,9 @@ export function createHttpApi(context: GatewayContext, basePath: string): HttpAp
   };
 
   const cancel: Handler = async (request, response, _url, threadId) => {
-    requireParticipant(await principalOf(request), threadId);
+    const principal = await principalOf(request);
+    limiters.of(principal, request).request.take();
+    requireParticipant(principal, threadId);
     await requireThread(context, threadId);
     sendJson(response, 200, { threadId, runId: await runs.cancel(threadId) });
   };
