@@ -22,6 +22,12 @@ export type {
 export { defineTool } from './agents/tools.ts';
 export type { Tool, ToolContext, ToolDefinition, ToolOutcome } from './agents/tools.ts';
 
+// MCP servers whose tools agents call (`mcpServers` + `mcpTools`, as in a team file).
+export { McpServerPool } from './agents/mcp/mcp-server-pool.ts';
+export type { McpServerPoolOptions } from './agents/mcp/mcp-server-pool.ts';
+export { McpServerSpec } from './agents/mcp/mcp-server-spec.ts';
+export type { McpToolAllowList } from './agents/mcp/mcp-tools.ts';
+
 // Selection strategies.
 export { SequentialSelection } from './agents/selection/sequential.ts';
 export type { SequentialSelectionOptions } from './agents/selection/sequential.ts';

@@ -5,6 +5,9 @@
 // same Agent and GroupChat as the server's.
 import { Agent } from '../agents/agent.ts';
 import { GroupChat, type TerminationStrategy } from '../agents/group-chat.ts';
+import type { McpServerPool } from '../agents/mcp/mcp-server-pool.ts';
+import { McpToolsModel } from '../agents/mcp/mcp-tools-model.ts';
+import { McpToolset, type McpToolAllowList } from '../agents/mcp/mcp-tools.ts';
 import type { ModelClient } from '../agents/model-client.ts';
 import { SequentialSelection } from '../agents/selection/sequential.ts';
 import type { Tool } from '../agents/tools.ts';
@@ -21,6 +24,10 @@ export interface ChatAgentOptions extends CreateModelOptions {
   /** A model client, or a spec (`{ provider: 'openai-chat', model: 'gpt-5-mini' }`) for the model factory. */
   model: ModelInput;
   tools?: readonly Tool[];
+  /** The MCP servers `mcpTools` names (one pool may serve many agents; close it when done). */
+  mcpServers?: McpServerPool;
+  /** Tools of `mcpServers` this agent may call, by server: `{ files: ['read_text_file'] }`. */
+  mcpTools?: McpToolAllowList;
   maxOutputTokens?: number;
   /** @default 5 */
   maxToolRounds?: number;
@@ -56,12 +63,16 @@ export class ChatAgent {
   readonly agent: Agent;
 
   constructor(options: ChatAgentOptions) {
+    const model = resolveModel(options.model, options);
+    const toolset = mcpToolset(options);
+    const tools = [...(options.tools ?? []), ...(toolset?.tools() ?? [])];
     this.agent = new Agent({
       name: options.name,
       ...(options.description === undefined ? {} : { description: options.description }),
       instructions: options.instructions,
-      model: resolveModel(options.model, options),
-      ...(options.tools === undefined ? {} : { tools: options.tools }),
+      // The model is asked through a wrapper that puts the MCP tools' current schemas in.
+      model: toolset ? new McpToolsModel(model, toolset) : model,
+      ...(tools.length === 0 ? {} : { tools }),
       ...(options.maxOutputTokens === undefined ? {} : { maxOutputTokens: options.maxOutputTokens }),
       ...(options.maxToolRounds === undefined ? {} : { maxToolRounds: options.maxToolRounds }),
     });
@@ -133,6 +144,12 @@ export class ChatAgent {
   ): AsyncGenerator<AgentResponse, void, void> {
     yield await this.getResponse(messages, options);
   }
+}
+
+function mcpToolset(options: ChatAgentOptions): McpToolset | undefined {
+  if (options.mcpTools === undefined) return undefined;
+  if (!options.mcpServers) throw new Error(`agent "${options.name}": mcpTools need mcpServers`);
+  return new McpToolset(options.mcpServers, options.mcpTools);
 }
 
 /** An agent on Chat Completions (any OpenAI-compatible endpoint), or on any model client given. */

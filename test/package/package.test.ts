@@ -109,7 +109,7 @@ console.log(JSON.stringify({ answer, health, host, reason: end.reason, authors: 
 
 /** Compiles against the published declarations; each @ts-expect-error proves a type is not `any`. */
 const TYPES_PROGRAM = `
-import { ChatCompletionAgent, type Message } from 'chorus';
+import { ChatCompletionAgent, McpServerPool, type McpToolAllowList, type Message } from 'chorus';
 import { ChorusClient, type ThreadItem } from 'chorus/client';
 import { createChorusServer, type ChorusServer } from 'chorus/server';
 
@@ -117,7 +117,17 @@ const client = new ChorusClient({ url: 'ws://localhost:8080/ws' });
 const items: ThreadItem[] = client.thread('t').items();
 const server: Promise<ChorusServer> = createChorusServer({ basePath: '/chorus' });
 const messages: Message[] = [];
-export const used = [items, server, messages, ChatCompletionAgent];
+const mcpTools: McpToolAllowList = { files: ['read_text_file'] };
+const agent = new ChatCompletionAgent({
+  name: 'a',
+  instructions: 'i',
+  model: { provider: 'demo' },
+  mcpServers: new McpServerPool({ files: { command: 'node', args: ['server.js'] } }),
+  mcpTools,
+});
+export const used = [items, server, messages, agent];
+// @ts-expect-error an MCP server's args are strings
+new McpServerPool({ files: { command: 'node', args: [1] } });
 // @ts-expect-error url is a string
 new ChorusClient({ url: 42 });
 // @ts-expect-error basePath is a string

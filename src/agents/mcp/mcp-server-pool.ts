@@ -3,7 +3,8 @@
 import { silentLogger, type Logger } from '../../log.ts';
 import type { Environment } from './environment-references.ts';
 import { McpServerConnection } from './mcp-server-connection.ts';
-import type { McpServerSpec } from './mcp-server-spec.ts';
+import { z } from 'zod';
+import { McpServerName, McpServerSpec } from './mcp-server-spec.ts';
 
 export interface McpServerPoolOptions {
   /** Where `${NAME}` references in `args`, `env`, `cwd` and `headers` are read. @default process.env */
@@ -18,7 +19,13 @@ export class McpServerPool {
     const environment = options.environment ?? process.env;
     const logger = options.logger ?? silentLogger;
     for (const [name, spec] of Object.entries(specs)) {
-      this.connections.set(name, new McpServerConnection({ name, spec, environment, logger }));
+      // A team file's specs are checked already; a library caller's are checked here.
+      const checked = z.object({ name: McpServerName, spec: McpServerSpec }).safeParse({ name, spec });
+      if (!checked.success) throw new Error(`MCP server "${name}": ${z.prettifyError(checked.error)}`);
+      this.connections.set(
+        name,
+        new McpServerConnection({ name, spec: checked.data.spec, environment, logger }),
+      );
     }
   }
 
