@@ -3,7 +3,7 @@
 // connection's liveness itself (protocol `ping` with a deadline), and matches replies to requests
 // with timeouts. Runs on the global WebSocket of browsers and Node 22+.
 import { CloseCode, PROTOCOL_VERSION, SUBPROTOCOL } from '../protocol/codes.ts';
-import type { ErrorCode } from '../protocol/codes.ts';
+import { ErrorCode } from '../protocol/codes.ts';
 import { backoffDelay, type BackoffOptions } from './backoff.ts';
 import { CloseAdvice, closeAdvice } from './close-advice.ts';
 import { memoryCursorStore, type CursorStore } from './cursor-store.ts';
@@ -234,7 +234,7 @@ export class ChorusClient extends Emitter<ClientEvents> {
     const { timeoutMs, ...fields } = options;
     const reply = await this.request(
       { type: 'create-thread', ...fields, threadId: fields.threadId ?? randomId(16) },
-      { retryOnReconnect: true, ...(timeoutMs === undefined ? {} : { timeoutMs }) },
+      { repeatable: true, ...(timeoutMs === undefined ? {} : { timeoutMs }) },
     );
     const created = expectReply(reply, 'thread-created');
     return { threadId: created.threadId, existing: created.existing, team: created.team ?? null };
@@ -242,10 +242,7 @@ export class ChorusClient extends Emitter<ClientEvents> {
 
   /** Deletes a thread (its subscribers get `deleted`). Not retried across a reconnect. */
   async deleteThread(threadId: string, options: { timeoutMs?: number } = {}): Promise<void> {
-    const reply = await this.request(
-      { type: 'delete-thread', threadId },
-      { ...options, retryOnReconnect: false },
-    );
+    const reply = await this.request({ type: 'delete-thread', threadId }, { ...options, repeatable: false });
     expectReply(reply, 'thread-deleted');
   }
 
@@ -257,7 +254,7 @@ export class ChorusClient extends Emitter<ClientEvents> {
     const { timeoutMs, ...fields } = options;
     const reply = await this.request(
       { type: 'history', threadId, ...fields },
-      { retryOnReconnect: true, ...(timeoutMs === undefined ? {} : { timeoutMs }) },
+      { repeatable: true, ...(timeoutMs === undefined ? {} : { timeoutMs }) },
     );
     const page = expectReply(reply, 'history-page');
     return { items: page.items, hasMore: page.hasMore };
@@ -266,7 +263,7 @@ export class ChorusClient extends Emitter<ClientEvents> {
   /** A round trip to the server; resolves with its duration in ms. */
   async ping(options: { timeoutMs?: number } = {}): Promise<number> {
     const started = Date.now();
-    expectReply(await this.request({ type: 'ping' }, { ...options, retryOnReconnect: true }), 'pong');
+    expectReply(await this.request({ type: 'ping' }, { ...options, repeatable: true }), 'pong');
     return Date.now() - started;
   }
 
@@ -274,7 +271,7 @@ export class ChorusClient extends Emitter<ClientEvents> {
 
   private async request(
     frame: RequestFrame,
-    options: { timeoutMs?: number; retryOnReconnect: boolean },
+    options: { timeoutMs?: number; repeatable: boolean },
   ): Promise<ServerFrame> {
     const deadline = Date.now() + (options.timeoutMs ?? this.transport.requestTimeoutMs);
     for (;;) {
@@ -282,8 +279,14 @@ export class ChorusClient extends Emitter<ClientEvents> {
       try {
         return await this.send(frame, { timeoutMs: Math.max(1, deadline - Date.now()) });
       } catch (error) {
-        if (!(error instanceof ChorusError) || error.code !== ClientErrorCode.disconnected) throw error;
-        if (!options.retryOnReconnect) throw error;
+        if (!(error instanceof ChorusError) || !options.repeatable) throw error;
+        // A request safe to repeat waits out a rate limit when the wait fits in its time.
+        const wait = error.code === ErrorCode.rateLimited ? (error.retryAfterMs ?? 0) : null;
+        if (wait !== null && wait > 0 && Date.now() + wait < deadline) {
+          await new Promise((resolve) => setTimeout(resolve, wait));
+          continue;
+        }
+        if (error.code !== ClientErrorCode.disconnected) throw error;
       }
     }
   }

@@ -100,11 +100,11 @@ export interface ThreadTransport {
     frame: RequestFrame,
     options: { timeoutMs: number; onReply?: (frame: ReplyFrame) => void },
   ): Promise<ReplyFrame>;
-  /** Waits for a connection, sends, and (with retryOnReconnect) sends again after a reconnect. */
-  request(
-    frame: RequestFrame,
-    options: { timeoutMs?: number; retryOnReconnect: boolean },
-  ): Promise<ReplyFrame>;
+  /**
+   * Waits for a connection and sends; a `repeatable` request is sent again after a reconnect, and
+   * after a `rate-limited` refusal once its `retryAfterMs` has passed, while its time lasts.
+   */
+  request(frame: RequestFrame, options: { timeoutMs?: number; repeatable: boolean }): Promise<ReplyFrame>;
   /** Drops the connection and reconnects. */
   reconnect(reason: string): void;
   forget(thread: ChorusThread): void;
@@ -245,7 +245,7 @@ export class ChorusThread extends Emitter<ThreadEvents> {
   async cancel(options: { timeoutMs?: number } = {}): Promise<{ runId: string | null }> {
     const reply = await this.transport.request(
       { type: 'cancel', threadId: this.threadId },
-      { ...options, retryOnReconnect: false },
+      { ...options, repeatable: false },
     );
     const cancelled = expectReply(reply, 'cancelled');
     return { runId: cancelled.runId };
@@ -546,7 +546,7 @@ export class ChorusThread extends Emitter<ThreadEvents> {
       },
       {
         ...(options.timeoutMs === undefined ? {} : { timeoutMs: options.timeoutMs }),
-        retryOnReconnect: true,
+        repeatable: true,
       },
     );
     const page = expectReply(reply, 'history-page');

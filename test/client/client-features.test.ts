@@ -157,6 +157,26 @@ describe('client SDK features', () => {
     expect(resumed.hasOlder).toBe(true);
   });
 
+  it('waits out a rate limit on a request safe to repeat when the wait fits in its time, else reports it', async () => {
+    // One token per 200 ms, none kept: a second history page at once is refused with ~200 ms to wait.
+    const server = await serve({ CHORUS_REQUEST_RATE: '5', CHORUS_REQUEST_BURST: '1' });
+    const chorus = client(server.wsUrl);
+    const { threadId } = await chorus.createThread();
+    const pages = await Promise.all([0, 1, 2].map(() => chorus.history(threadId, { timeoutMs: 5000 })));
+    expect(pages.map((page) => page.items)).toEqual([[], [], []]);
+    // A wait longer than the request's time: the refusal is the answer.
+    await chorus.history(threadId);
+    await expect(chorus.history(threadId, { timeoutMs: 100 })).rejects.toMatchObject({
+      code: 'rate-limited',
+      retryable: true,
+      retryAfterMs: expect.any(Number),
+    });
+    // A request that is not repeated (delete) is refused at once, whatever its time.
+    await expect(chorus.deleteThread(threadId, { timeoutMs: 5000 })).rejects.toMatchObject({
+      code: 'rate-limited',
+    });
+  });
+
   it('reports server errors with their codes and times requests out', async () => {
     const server = await serve();
     const proxy = await TcpProxy.start(server.port);
