@@ -4,6 +4,8 @@
 // reload; axe-core finds no serious or critical violation; a 390 px phone has no horizontal scroll;
 // Enter starts a thread; markdown renders and raw HTML stays text; a failed turn says why; a reader
 // who scrolled up stays where they are while older history loads and a run streams, until Jump to latest.
+// With signed tokens, a post refused to a viewer's token stays on the page with Retry and goes, once,
+// when a participant's token is saved.
 // Screenshots go to test-results/viewer/.
 import { mkdirSync } from 'node:fs';
 import axe from 'axe-core';
@@ -15,7 +17,9 @@ import type { Message } from '../../src/protocol/frames.ts';
 import { createDemoTeam, TeamRegistry } from '../../src/teams/team.ts';
 import { redisDeployment, type Deployment } from '../client/support.ts';
 import { startServer, type TestServer } from '../support/server.ts';
+import { claims, hs256Issuer } from '../support/tokens.ts';
 import { connect } from '../support/ws-client.ts';
+import { createThread, uniqueId } from '../gateway/thread-frames.ts';
 
 const ARTIFACTS = 'test-results/viewer';
 mkdirSync(ARTIFACTS, { recursive: true });
@@ -345,5 +349,59 @@ describe('the viewer on one instance', () => {
     await page.screenshot({ path: `${ARTIFACTS}/phone-390.png` });
     expect(await seriousViolations(page)).toEqual([]);
     await context.close();
+  });
+});
+
+describe('the viewer with signed tokens', () => {
+  let server: TestServer;
+  const issuer = hs256Issuer();
+  beforeAll(async () => {
+    const teams = new TeamRegistry([createDemoTeam({ tokensPerSecond: 400, maxIterations: 1 })]);
+    server = await startServer(issuer.env, { teams });
+  });
+  afterAll(async () => {
+    await server?.close();
+  });
+
+  it('keeps a post refused to a viewer token, with Retry, and sends it once a participant token is saved', async () => {
+    const owner = await connect(server.wsUrl, { hello: { token: await issuer.sign(claims()) } });
+    const threadId = await createThread(owner, uniqueId('viewer-token'));
+    const page = await browser.newPage();
+    const errors: string[] = [];
+    page.on('pageerror', (error) => errors.push(error.message));
+    await page.goto(`${server.url}/?thread=${encodeURIComponent(threadId)}`);
+    // No token yet: the settings are open and ask for one.
+    await page
+      .getByRole('textbox', { name: 'Token' })
+      .fill(await issuer.sign(claims({ role: 'viewer', sub: 'vera' })));
+    await page.getByRole('button', { name: 'Save' }).click();
+    await expect.poll(() => page.locator('#connection').textContent()).toMatch(/connected/);
+
+    await ask(page, 'Sent with the wrong token');
+    const refused = page.locator('#log article.user[data-status="unsent"]');
+    await refused.waitFor({ timeout: 10_000 });
+    expect(await refused.locator('.status').textContent()).toMatch(/^not sent: /);
+    expect(await refused.getByRole('button', { name: 'Retry' }).isVisible()).toBe(true);
+    await page.screenshot({ path: `${ARTIFACTS}/post-refused.png` });
+
+    // A participant's token saved in the settings: the post goes with the new connection, once.
+    await page.getByText('Settings').click();
+    await page.getByRole('textbox', { name: 'Token' }).fill(await issuer.sign(claims({ sub: 'vera' })));
+    await page.getByRole('button', { name: 'Save' }).click();
+    await page
+      .locator('#log article.user[data-status="sent"], #log article.user[data-status="completed"]')
+      .waitFor({
+        timeout: 10_000,
+      });
+    await page.locator('#log article.agent[data-status="completed"]').first().waitFor({ timeout: 10_000 });
+    const page1 = await owner.request({ type: 'history', threadId }, 'history-page');
+    const posts = page1.items.map((item) => item.message).filter((message) => message.role === 'user');
+    expect(posts.map((message) => [message.text, message.author])).toEqual([
+      ['Sent with the wrong token', 'vera'],
+    ]);
+    expect(await page.locator('#log article.user').count()).toBe(1);
+    expect(errors).toEqual([]);
+    await owner.close();
+    await page.close();
   });
 });

@@ -431,13 +431,17 @@ ui.settingsForm.addEventListener('submit', (event) => {
   if (name) storage?.setItem(NAME_KEY, name);
   if (ui.token) storage?.setItem(TOKEN_KEY, ui.token.value.trim());
   ui.settings.open = false;
-  // Names and tokens go in the handshake: a new connection carries them.
+  // Names and tokens go in the handshake: a new connection carries them. Posts not stored yet
+  // (waiting, or refused — say, by a viewer's token that was just replaced) go along with it, under
+  // the same clientMessageId, so one already stored is not stored twice.
   const open = thread?.threadId ?? null;
+  const unsent = thread?.posts.filter((post) => post.state !== 'sent') ?? [];
   removeThreadListeners();
   thread = null;
   client.close();
   startClient();
-  openThread(open);
+  const reopened = openThread(open);
+  for (const post of unsent) reopened?.post(post.text, { clientMessageId: post.clientMessageId });
 });
 window.addEventListener('popstate', () => openThread(threadFromUrl()));
 
