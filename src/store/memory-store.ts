@@ -162,7 +162,8 @@ export class MemoryStore implements Store {
     let end = thread.items.length;
     if (before !== undefined) {
       const offset = this.parseCursor(thread, before);
-      if (offset === null) return { items: [], hasMore: false };
+      // Unknown, foreign-epoch or future cursors (never given out): an empty page, as on Redis.
+      if (offset === null || offset > thread.offset) return { items: [], hasMore: false };
       end = Math.max(0, Math.min(thread.items.length, offset - thread.firstOffset));
     }
     const start = Math.max(0, end - limit);

@@ -4,6 +4,7 @@
 import fc from 'fast-check';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { Message, ThreadEvent } from '../../src/protocol/frames.ts';
+import { formatCursor, parseCursor } from '../../src/store/cursor.ts';
 import {
   StoreError,
   type ControlSignal,
@@ -387,6 +388,14 @@ export function describeStoreContract(name: string, makeStore: StoreFactory) {
           hasMore: false,
         });
         expect(await store.readBefore(thread.threadId, 'garbage', 10)).toEqual({ items: [], hasMore: false });
+        // Cursors of the thread's epoch past its newest message were never given out: unknown too.
+        const newestAt = parseCursor(items[6]!.cursor)!;
+        for (const offset of [newestAt.offset + 1, newestAt.offset + 1000]) {
+          expect(await store.readBefore(thread.threadId, formatCursor(newestAt.epoch, offset), 3)).toEqual({
+            items: [],
+            hasMore: false,
+          });
+        }
       });
 
       it('property: a viewer paging after its cursor sees every message exactly once, in order', async () => {
