@@ -13,8 +13,11 @@ import {
   type JWTVerifyGetKey,
   type JWTVerifyOptions,
 } from 'jose';
+import { nanoid } from 'nanoid';
 import { z } from 'zod';
-import { id } from '../protocol/frames.ts';
+import { RequestError } from '../errors.ts';
+import { ErrorCode } from '../protocol/codes.ts';
+import { id, MAX_ID } from '../protocol/frames.ts';
 
 export const Role = { viewer: 'viewer', participant: 'participant' } as const;
 export type Role = (typeof Role)[keyof typeof Role];
@@ -221,4 +224,40 @@ export function mayAccessThread(principal: Principal, threadId: string): boolean
         ? threadId.startsWith(pattern.slice(0, -1))
         : pattern === threadId,
   );
+}
+
+export function requireAccess(principal: Principal, threadId: string): void {
+  if (!mayAccessThread(principal, threadId)) {
+    throw new RequestError(ErrorCode.forbidden, 'this token does not give access to the thread');
+  }
+}
+
+export function requireParticipant(principal: Principal, threadId: string | undefined): void {
+  if (threadId !== undefined) requireAccess(principal, threadId);
+  if (principal.role !== 'participant') {
+    throw new RequestError(ErrorCode.forbidden, 'viewers cannot do this; a participant token is needed');
+  }
+}
+
+/** Length of the random part of a thread id the server chooses. */
+const NEW_THREAD_ID_LENGTH = 16;
+
+/**
+ * A thread id for a create that names none, one the principal may use: random with `*`, else the
+ * prefix of the token's first `prefix*` pattern (with room left) and a random rest. A token of exact
+ * ids only is `forbidden`: it must name one (a thread it could not open must not be created).
+ */
+export function newThreadId(principal: Principal): string {
+  if (principal.threads.includes('*')) return nanoid(NEW_THREAD_ID_LENGTH);
+  const prefix = principal.threads
+    .filter((pattern) => pattern.endsWith('*'))
+    .map((pattern) => pattern.slice(0, -1))
+    .find((candidate) => candidate.length + NEW_THREAD_ID_LENGTH <= MAX_ID);
+  if (prefix === undefined) {
+    throw new RequestError(
+      ErrorCode.forbidden,
+      'this token allows no thread id the server could choose; give a threadId it allows',
+    );
+  }
+  return `${prefix}${nanoid(NEW_THREAD_ID_LENGTH)}`;
 }

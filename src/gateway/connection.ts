@@ -14,7 +14,7 @@ import type { ThreadViewer } from '../hub/hub.ts';
 import { LiveFrame } from '../hub/live-frame.ts';
 import { writeWireFrame } from './wire.ts';
 import { RequestError } from '../errors.ts';
-import { AuthFailure, mayAccessThread, openAccess, type Principal } from './auth.ts';
+import { AuthFailure, openAccess, requireAccess, requireParticipant, type Principal } from './auth.ts';
 import { orderJoin, planJoin } from './join.ts';
 import { BacklogLost } from './backlog.ts';
 import { createThread, errorReply, historyPage, readBacklog, requireThread } from './requests.ts';
@@ -331,15 +331,14 @@ export class Connection implements ThreadViewer {
 
   private async onCreateThread(frame: Frame<'create-thread'>): Promise<void> {
     this.limiters.createThread.take();
-    this.requireParticipant(frame.threadId);
-    const { threadId, existing, team } = await createThread(this.context, frame);
+    const { threadId, existing, team } = await createThread(this.context, frame, this.principal);
     this.send({ type: 'thread-created', requestId: frame.requestId, threadId, existing, team });
   }
 
   private async onSubscribe(frame: Frame<'subscribe'>): Promise<void> {
     this.limiters.subscribe.take();
     const { threadId, requestId } = frame;
-    this.requireAccess(threadId);
+    requireAccess(this.principal, threadId);
     if (this.subscriptions.has(threadId)) {
       throw new RequestError(ErrorCode.conflict, 'already subscribed to this thread; unsubscribe first');
     }
@@ -453,7 +452,7 @@ export class Connection implements ThreadViewer {
 
   private async onPost(frame: Frame<'post'>): Promise<void> {
     this.limiters.post.take();
-    this.requireParticipant(frame.threadId);
+    requireParticipant(this.principal, frame.threadId);
     const subscription = this.subscriptions.get(frame.threadId);
     if (subscription) subscription.holds += 1;
     try {
@@ -479,7 +478,7 @@ export class Connection implements ThreadViewer {
 
   private async onCancel(frame: Frame<'cancel'>): Promise<void> {
     this.limiters.request.take();
-    this.requireParticipant(frame.threadId);
+    requireParticipant(this.principal, frame.threadId);
     await requireThread(this.context, frame.threadId);
     // `cancelled` first, then the run's message-end (cancelled) and run-end: the thread's events
     // wait for this socket until the reply is out. The run answered here ends `cancelled`.
@@ -495,14 +494,14 @@ export class Connection implements ThreadViewer {
 
   private async onHistory(frame: Frame<'history'>): Promise<void> {
     this.limiters.request.take();
-    this.requireAccess(frame.threadId);
+    requireAccess(this.principal, frame.threadId);
     const page = await historyPage(this.context, frame.threadId, frame.before, frame.limit);
     this.send({ type: 'history-page', requestId: frame.requestId, threadId: frame.threadId, ...page });
   }
 
   private async onDeleteThread(frame: Frame<'delete-thread'>): Promise<void> {
     this.limiters.request.take();
-    this.requireParticipant(frame.threadId);
+    requireParticipant(this.principal, frame.threadId);
     const existed = await this.context.runs.deleteThread(frame.threadId);
     if (!existed) throw new RequestError(ErrorCode.notFound, 'thread not found');
     this.send({ type: 'thread-deleted', requestId: frame.requestId, threadId: frame.threadId });
@@ -578,19 +577,6 @@ export class Connection implements ThreadViewer {
     if (subscription.holds > 0) return;
     subscription.heldBytes = 0;
     for (const frame of subscription.held.splice(0)) this.sendLive(frame);
-  }
-
-  private requireAccess(threadId: string): void {
-    if (!mayAccessThread(this.principal, threadId)) {
-      throw new RequestError(ErrorCode.forbidden, 'this token does not give access to the thread');
-    }
-  }
-
-  private requireParticipant(threadId: string | undefined): void {
-    if (threadId !== undefined) this.requireAccess(threadId);
-    if (this.principal.role !== 'participant') {
-      throw new RequestError(ErrorCode.forbidden, 'viewers cannot do this; a participant token is needed');
-    }
   }
 
   private replyWithError(frame: ClientFrame, error: unknown): void {

@@ -2,12 +2,12 @@
 // AG-UI): each takes the gateway context and the request's fields and returns the reply's fields
 // or throws a RequestError. Authorization and rate limits stay with the caller (each entry point
 // has its own principal and buckets); `errorReply` turns whatever was thrown into the protocol's error.
-import { nanoid } from 'nanoid';
 import { RequestError, StoreError } from '../errors.ts';
 import { errorFrame } from '../protocol/codec.ts';
 import { ErrorCode } from '../protocol/codes.ts';
 import type { ErrorFrame, Message } from '../protocol/frames.ts';
 import type { StoredItem } from '../store/store.ts';
+import { newThreadId, requireParticipant, type Principal } from './auth.ts';
 import { backlogPages, RESUME_PAGE } from './backlog.ts';
 import type { GatewayContext } from './context.ts';
 
@@ -22,11 +22,15 @@ export interface CreateThreadRequest {
 /**
  * Creates a thread (with a client-chosen id, idempotently: an existing thread is left as it is and
  * keeps its team, whatever `team` says). An unknown team is `not-found` unless the thread exists.
+ * Only a participant may create, and only a thread its token allows: without a `threadId` the server
+ * chooses one that the token allows (or refuses, `forbidden`).
  */
 export async function createThread(
   context: Context,
   request: CreateThreadRequest,
+  principal: Principal,
 ): Promise<{ threadId: string; existing: boolean; team: string }> {
+  requireParticipant(principal, request.threadId);
   const teamName = request.team ?? context.teams.defaultTeam;
   if (!context.teams.get(teamName)) {
     const current = request.threadId === undefined ? null : await context.store.getThread(request.threadId);
@@ -34,7 +38,7 @@ export async function createThread(
       throw new RequestError(ErrorCode.notFound, `unknown team "${teamName}"`);
     return { threadId: request.threadId, existing: true, team: current.team };
   }
-  const threadId = request.threadId ?? nanoid(16);
+  const threadId = request.threadId ?? newThreadId(principal);
   const { thread, existing } = await context.store.createThread({
     threadId,
     team: teamName,

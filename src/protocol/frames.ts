@@ -4,7 +4,7 @@
 import { z } from 'zod';
 import { ErrorCode, MessageStatus, RunEndReason } from './codes.ts';
 
-const MAX_ID = 128;
+export const MAX_ID = 128;
 const MAX_TEXT = 32_768;
 
 /**
@@ -256,7 +256,7 @@ export const Posted = loose({
   messageId: z.string(),
   cursor: z.string(),
   duplicate: z.boolean(),
-  queued: z.boolean().optional(),
+  queued: z.boolean(),
 });
 export const Cancelled = loose({
   type: z.literal('cancelled'),

@@ -140,6 +140,25 @@ describe('authentication and authorisation', () => {
     });
     const { subscribed } = await subscribe(scoped, inside);
     expect(subscribed.threadId).toBe(inside);
+    // Without a threadId the server chooses one the token allows, and the token can use it.
+    const chosen = await scoped.request({ type: 'create-thread' }, 'thread-created');
+    expect(chosen.threadId).toMatch(/^a[A-Za-z0-9_-]{16}$/);
+    expect((await subscribe(scoped, chosen.threadId)).subscribed.threadId).toBe(chosen.threadId);
+  });
+
+  it('refuses a create without threadId to a token of exact thread ids only, or of none', async () => {
+    for (const threads of [[], ['only-this-one']]) {
+      const exact = await welcomed({ token: await token({ sub: 'exact', threads }) });
+      expect(await exact.request({ type: 'create-thread' })).toMatchObject({
+        type: 'error',
+        code: 'forbidden',
+        message: 'this token allows no thread id the server could choose; give a threadId it allows',
+      });
+    }
+    const exact = await welcomed({ token: await token({ sub: 'exact', threads: ['only-this-one'] }) });
+    expect(
+      await exact.request({ type: 'create-thread', threadId: 'only-this-one' }, 'thread-created'),
+    ).toMatchObject({ threadId: 'only-this-one' });
   });
 
   it("makes the token's sub the author, whatever hello.user says", async () => {

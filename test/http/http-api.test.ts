@@ -231,6 +231,14 @@ describe('the /v1 API with authentication and rate limits', () => {
       body: errorBody('forbidden'),
     });
     expect((await call('GET', `/v1/threads/${uniqueId('http')}/stream`, { token: narrow })).status).toBe(403);
+    // A create without threadId gets an id the token allows, or 403 when it allows no chosen id.
+    const created = await call('POST', '/v1/threads', { token: narrow, body: {} });
+    expect(created).toMatchObject({ status: 201, body: { threadId: expect.stringMatching(/^mine-.{16}$/) } });
+    const exact = await issuer.sign(claims({ sub: 'exact-ids', threads: ['just-this'] }));
+    expect(await call('POST', '/v1/threads', { token: exact, body: {} })).toMatchObject({
+      status: 403,
+      body: errorBody('forbidden'),
+    });
   });
 
   it("posts as the token's sub, and rate-limits creates per user with 429 and retryAfterMs", async () => {

@@ -16,7 +16,8 @@ import { RequestError } from '../../errors.ts';
 import { ErrorCode } from '../../protocol/codes.ts';
 import { id } from '../../protocol/frames.ts';
 import type { LiveEnvelope } from '../../store/store.ts';
-import { answer, authenticate, CallerLimiters, readBody, requireParticipant } from '../http-api/http-io.ts';
+import { requireParticipant } from '../../gateway/auth.ts';
+import { answer, authenticate, CallerLimiters, readBody } from '../http-api/http-io.ts';
 import { SseResponse } from '../http-api/sse.ts';
 import { AgUiRunTranslator, toAgUiMessages } from './ag-ui-events.ts';
 
@@ -59,7 +60,7 @@ export function createAgUiRoute(context: GatewayContext, basePath: string): AgUi
     const buckets = limiters.of(principal, request);
     buckets.createThread.take();
     if (userMessage) buckets.post.take();
-    await createThread(context, { threadId, team: teamName });
+    await createThread(context, { threadId, team: teamName }, principal);
 
     const translator = new AgUiRunTranslator(threadId, input.runId);
     const encoder = new EventEncoder();

@@ -8,15 +8,8 @@ import type { GatewayContext } from '../../gateway/context.ts';
 import { createThread, historyPage, requireThread } from '../../gateway/requests.ts';
 import { RequestError } from '../../errors.ts';
 import { ErrorCode } from '../../protocol/codes.ts';
-import {
-  answer,
-  authenticate,
-  CallerLimiters,
-  readBody,
-  requireAccess,
-  requireParticipant,
-  sendJson,
-} from './http-io.ts';
+import { answer, authenticate, CallerLimiters, readBody, sendJson } from './http-io.ts';
+import { requireAccess, requireParticipant } from '../../gateway/auth.ts';
 import { openApiDocument } from './openapi.ts';
 import {
   CreateThreadBody,
@@ -55,8 +48,7 @@ export function createHttpApi(context: GatewayContext, basePath: string): HttpAp
     const principal = await principalOf(request);
     const body = await readBody(request, CreateThreadBody, config.maxFrameBytes);
     limiters.of(principal, request).createThread.take();
-    requireParticipant(principal, body.threadId);
-    const created = await createThread(context, body);
+    const created = await createThread(context, body, principal);
     sendJson(response, created.existing ? 200 : 201, created);
   };
 

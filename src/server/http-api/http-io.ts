@@ -5,7 +5,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { z } from 'zod';
 import type { Config } from '../../config.ts';
 import { RequestError } from '../../errors.ts';
-import { AuthFailure, mayAccessThread, type Authenticator, type Principal } from '../../gateway/auth.ts';
+import { AuthFailure, type Authenticator, type Principal } from '../../gateway/auth.ts';
 import { errorReply } from '../../gateway/requests.ts';
 import { createRequestLimiters, type RequestLimiters } from '../../gateway/rate-limiter.ts';
 import type { Logger } from '../../log.ts';
@@ -136,19 +136,6 @@ export async function authenticate(
         ? 'token expired'
         : `token refused: ${result.detail}`;
   throw new RequestError(ErrorCode.unauthorized, message);
-}
-
-export function requireAccess(principal: Principal, threadId: string): void {
-  if (!mayAccessThread(principal, threadId)) {
-    throw new RequestError(ErrorCode.forbidden, 'this token does not give access to the thread');
-  }
-}
-
-export function requireParticipant(principal: Principal, threadId: string | undefined): void {
-  if (threadId !== undefined) requireAccess(principal, threadId);
-  if (principal.role !== 'participant') {
-    throw new RequestError(ErrorCode.forbidden, 'viewers cannot do this; a participant token is needed');
-  }
 }
 
 /** How many callers' buckets are kept; past it the least recently seen are forgotten. */
