@@ -595,7 +595,7 @@ export class ChorusThread extends Emitter<ThreadEvents> {
             messageId: posted.messageId,
             cursor: posted.cursor,
             duplicate: posted.duplicate,
-            queued: posted.queued ?? false,
+            queued: posted.queued,
           });
         },
         (reason: unknown) => {
