@@ -74,21 +74,43 @@ export function createHttpRoutes(
     }),
   ]);
 
+  const failed = (request: IncomingMessage, response: ServerResponse, error: unknown) => {
+    logger.error({ err: error, url: request.url }, 'http request failed');
+    if (!response.headersSent) response.writeHead(500).end('internal error');
+  };
+
   return (request, response) => {
-    if (options.extraHandlers?.some((handle) => handle(request, response))) return true;
-    const route = routes.get(pathOf(request));
+    // A request target that is no URL (`http://[::1`, say) is answered here, once, for every route.
+    const path = pathOf(request);
+    if (path === null) {
+      response.writeHead(400, { 'content-type': 'text/plain' }).end('bad request target');
+      return true;
+    }
+    try {
+      if (options.extraHandlers?.some((handle) => handle(request, response))) return true;
+    } catch (error) {
+      failed(request, response, error);
+      return true;
+    }
+    const route = routes.get(path);
     if (!route) return false;
     Promise.resolve()
       .then(() => route(request, response))
-      .catch((error: unknown) => {
-        logger.error({ err: error, url: request.url }, 'http request failed');
-        if (!response.headersSent) response.writeHead(500).end('internal error');
-      });
+      .catch((error: unknown) => failed(request, response, error));
     return true;
   };
 }
 
-/** The path of a request's URL, without query or fragment. */
-export function pathOf(request: IncomingMessage): string {
-  return new URL(request.url ?? '/', 'http://localhost').pathname;
+/** A request's URL (on a placeholder origin), or null when its target does not parse as one. */
+export function requestUrl(request: IncomingMessage): URL | null {
+  try {
+    return new URL(request.url ?? '/', 'http://localhost');
+  } catch {
+    return null;
+  }
+}
+
+/** The path of a request's URL, without query or fragment; null for a target that is no URL. */
+export function pathOf(request: IncomingMessage): string | null {
+  return requestUrl(request)?.pathname ?? null;
 }

@@ -37,7 +37,7 @@ export function createUpgradeHandler(options: {
 
   return {
     handleUpgrade(request, socket, head) {
-      if (pathOf(request) !== path) return false;
+      if (pathOf(request) !== path) return false; // a target that is no URL too: the host answers it
       socket.on('error', (error) => logger.debug({ err: error }, 'upgrade socket error'));
       if (isDraining()) {
         socket.end('HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\n\r\n');

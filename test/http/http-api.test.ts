@@ -1,6 +1,7 @@
 // The `/v1` API's requests: create (idempotent with a client-chosen id), read, delete, history
 // pages, posts keyed by Idempotency-Key, cancel — and their errors: the WebSocket protocol's codes
 // with fitting statuses, bounded bodies, never a stack trace; the gateway's tokens and rate limits.
+import { connect as connectTcp } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { uniqueId } from '../gateway/thread-frames.ts';
 import { startServer, type TestServer } from '../support/server.ts';
@@ -165,6 +166,10 @@ describe('the /v1 API without authentication', () => {
       ['GET', '/v1/threads/missing-thread/stream', {}, 404, 'not-found'],
       ['GET', '/v1/nothing-here', {}, 404, 'not-found'],
       ['PUT', `/v1/threads/${threadId}`, {}, 400, 'bad-frame'],
+      // A malformed percent-escape in the path (decoding it threw, and the process went down).
+      ['GET', '/v1/threads/%E0%A4%A', {}, 400, 'bad-frame'],
+      ['POST', '/v1/threads/%zz/messages', { body: { text: 'hi' } }, 400, 'bad-frame'],
+      ['POST', '/ag-ui/%E0%A4%A', { body: {} }, 400, 'bad-frame'],
     ];
     for (const [method, path, options, status, code] of cases) {
       const reply = await call(method, path, options);
@@ -176,6 +181,15 @@ describe('the /v1 API without authentication', () => {
       });
       expect(reply.text).not.toMatch(/\bat .*\.ts:\d+/);
     }
+    // A request target that is no URL at all gets 400, for a page and for an upgrade alike.
+    for (const upgrade of [false, true]) {
+      const head = await rawRequest(
+        server.port,
+        `GET http://[::1 HTTP/1.1\r\nHost: x\r\n${upgrade ? 'Connection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n' : ''}\r\n`,
+      );
+      expect(head).toMatch(/^HTTP\/1\.1 4\d\d /);
+    }
+    expect((await call('GET', '/healthz')).status).toBe(200);
   });
 
   it('serves the OpenAPI document', async () => {
@@ -294,3 +308,21 @@ describe('the /v1 API with authentication and rate limits', () => {
     expect((await call('DELETE', `/v1/threads/${threadId}`, { token: other })).status).toBe(200);
   });
 });
+
+/** Sends `text` as it is over TCP and resolves with the first line of the answer. */
+function rawRequest(port: number, text: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const socket = connectTcp(port, '127.0.0.1', () => socket.write(text));
+    let answer = '';
+    socket.setTimeout(5000, () => socket.destroy(new Error('no answer in 5 s')));
+    socket.on('data', (chunk: Buffer) => {
+      answer += chunk.toString('latin1');
+      if (answer.includes('\r\n')) {
+        socket.destroy();
+        resolve(answer.slice(0, answer.indexOf('\r\n')));
+      }
+    });
+    socket.on('error', reject);
+    socket.on('close', () => reject(new Error(`closed after: ${JSON.stringify(answer)}`)));
+  });
+}

@@ -17,7 +17,8 @@ import { ErrorCode } from '../../protocol/codes.ts';
 import { id } from '../../protocol/frames.ts';
 import type { LiveEnvelope } from '../../store/store.ts';
 import { requireParticipant } from '../../gateway/auth.ts';
-import { answer, authenticate, CallerLimiters, readBody } from '../http-api/http-io.ts';
+import { answer, authenticate, CallerLimiters, decodePathSegment, readBody } from '../http-api/http-io.ts';
+import { pathOf } from '../http-routes.ts';
 import { SseResponse } from '../http-api/sse.ts';
 import { AgUiRunTranslator, toAgUiMessages } from './ag-ui-events.ts';
 
@@ -160,14 +161,15 @@ export function createAgUiRoute(context: GatewayContext, basePath: string): AgUi
 
   return {
     handle(request, response) {
-      const path = new URL(request.url ?? '/', 'http://localhost').pathname;
+      const path = pathOf(request);
+      if (path === null) return false;
       if (path !== prefix && !path.startsWith(`${prefix}/`)) return false;
       const rest = path.slice(prefix.length).replace(/^\//, '');
       answer(request, response, logger, async () => {
         if (rest.includes('/')) throw new RequestError(ErrorCode.notFound, 'no such endpoint');
         if (request.method !== 'POST')
           throw new RequestError(ErrorCode.badFrame, 'POST a RunAgentInput here');
-        await run(request, response, rest === '' ? context.teams.defaultTeam : decodeURIComponent(rest));
+        await run(request, response, rest === '' ? context.teams.defaultTeam : decodePathSegment(rest));
       });
       return true;
     },

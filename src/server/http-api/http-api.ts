@@ -8,7 +8,8 @@ import type { GatewayContext } from '../../gateway/context.ts';
 import { createThread, historyPage, requireThread } from '../../gateway/requests.ts';
 import { RequestError } from '../../errors.ts';
 import { ErrorCode } from '../../protocol/codes.ts';
-import { answer, authenticate, CallerLimiters, readBody, sendJson } from './http-io.ts';
+import { answer, authenticate, CallerLimiters, decodePathSegment, readBody, sendJson } from './http-io.ts';
+import { requestUrl } from '../http-routes.ts';
 import { requireAccess, requireParticipant } from '../../gateway/auth.ts';
 import { openApiDocument } from './openapi.ts';
 import {
@@ -161,7 +162,7 @@ export function createHttpApi(context: GatewayContext, basePath: string): HttpAp
       return method === 'POST' ? { handler: createThreadRoute, threadId: '' } : 'method';
     const match = /^\/threads\/([^/]+)(\/messages|\/cancel|\/stream)?$/.exec(path);
     if (!match) return null;
-    const threadId = decodeURIComponent(match[1]!);
+    const threadId = decodePathSegment(match[1]!);
     const table: Record<string, Record<string, Handler>> = {
       '': { GET: getThread, DELETE: deleteThread },
       '/messages': { GET: history, POST: post },
@@ -174,11 +175,12 @@ export function createHttpApi(context: GatewayContext, basePath: string): HttpAp
 
   return {
     handle(request, response) {
-      const url = new URL(request.url ?? '/', 'http://localhost');
+      const url = requestUrl(request);
+      if (!url) return false;
       if (url.pathname !== prefix && !url.pathname.startsWith(`${prefix}/`)) return false;
       const method = request.method ?? 'GET';
-      const found = route(method, url.pathname.slice(prefix.length));
       answer(request, response, logger, async () => {
+        const found = route(method, url.pathname.slice(prefix.length));
         if (found === null) throw new RequestError(ErrorCode.notFound, 'no such endpoint');
         if (found === 'method') {
           response.setHeader('allow', 'GET, POST, DELETE');

@@ -78,6 +78,15 @@ export function answer(
     });
 }
 
+/** A percent-encoded path segment, decoded; a malformed escape (`%E0%A4%A`) is `bad-frame`. */
+export function decodePathSegment(segment: string): string {
+  try {
+    return decodeURIComponent(segment);
+  } catch {
+    throw new RequestError(ErrorCode.badFrame, 'the path has a malformed percent-escape');
+  }
+}
+
 /** Reads the body (at most `maxBytes`, else `too-large`) and parses it as JSON then with `schema`. */
 export async function readBody<T extends z.ZodType>(
   request: IncomingMessage,
