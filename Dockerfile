@@ -1,5 +1,7 @@
 # Chorus container image: Node.js 24 runs the TypeScript sources directly (type stripping), so the
-# image needs the production dependencies and src/ only — no build step, no dev dependencies.
+# image needs the production dependencies and src/ only, plus the viewer's browser bundle, built by
+# esbuild (a dev dependency) in a stage of its own and copied next to the sources, where the server
+# looks for it first — the runtime has no dev dependencies.
 #
 #   docker build -t chorus .
 #   docker run -p 8080:8080 -e CHORUS_AUTH_SECRET=… chorus
@@ -16,6 +18,15 @@ COPY package.json package-lock.json ./
 RUN npm ci --omit=dev --ignore-scripts --no-audit --no-fund \
  && npm cache clean --force
 
+# --- the viewer's browser bundle (esbuild, a dev dependency: only in this stage) -----------------
+FROM node:24-slim AS viewer
+WORKDIR /app
+COPY package.json package-lock.json ./
+RUN npm ci --ignore-scripts --no-audit --no-fund
+COPY src ./src
+COPY scripts/build-viewer.mjs ./scripts/
+RUN node scripts/build-viewer.mjs src/web
+
 # --- runtime ------------------------------------------------------------------------------------
 FROM node:24-slim AS runtime
 ENV NODE_ENV=production \
@@ -25,6 +36,7 @@ WORKDIR /app
 COPY --from=deps --chown=root:root /app/node_modules ./node_modules
 COPY --chown=root:root package.json ./
 COPY --chown=root:root src ./src
+COPY --from=viewer --chown=root:root /app/src/web/viewer.bundle.js /app/src/web/viewer.bundle.css ./src/web/
 # The code is owned by root and read-only for the process; it runs as the image's unprivileged
 # `node` user (uid 1000) and writes nothing to disk (logs go to stdout).
 USER node

@@ -6,9 +6,10 @@
 // failed or concurrent build never leaves a half-written dist/.
 // Plain JavaScript so that it runs on any Node.js (npm start does not need it: it runs src/).
 import { execFileSync } from 'node:child_process';
-import { chmodSync, cpSync, mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, cpSync, renameSync, rmSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
+import { writeViewerBundle } from './build-viewer.mjs';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const staging = `dist.build-${process.pid}`;
@@ -23,7 +24,7 @@ try {
   chmodSync(`${root}/${staging}/cli/main.js`, 0o755);
   // The Redis store's Lua scripts are read at run time next to the module that registers them.
   cpSync(`${root}/src/store/lua`, `${root}/${staging}/store/lua`, { recursive: true });
-  await buildViewer(`${root}/${staging}/web`);
+  await writeViewerBundle(`${root}/${staging}/web`);
   try {
     renameSync(`${root}/dist`, `${root}/${retired}`);
   } catch (error) {
@@ -36,13 +37,4 @@ try {
 } finally {
   rmSync(`${root}/${staging}`, { recursive: true, force: true });
   rmSync(`${root}/${retired}`, { recursive: true, force: true });
-}
-
-/** The viewer's bundle, made by the same esbuild call the server uses from sources. */
-async function buildViewer(directory) {
-  const { buildViewerBundle } = await import('../src/server/web-assets.ts');
-  const bundle = await buildViewerBundle();
-  mkdirSync(directory, { recursive: true });
-  writeFileSync(`${directory}/viewer.bundle.js`, bundle.js);
-  writeFileSync(`${directory}/viewer.bundle.css`, bundle.css);
 }

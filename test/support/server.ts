@@ -108,11 +108,15 @@ const repositoryRoot = fileURLToPath(new URL('../..', import.meta.url));
 /**
  * Starts `node src/main.ts` (the same Node that runs the tests) on port 0 and resolves once it
  * logged "chorus listening" with its port. Its environment is PATH/HOME plus the test defaults
- * and `env`.
+ * and `env`; it runs in the repository unless `options.cwd` names another copy of it.
  */
-export async function spawnServer(env: EnvOverrides = {}, timeoutMs = 15_000): Promise<SpawnedServer> {
+export async function spawnServer(
+  env: EnvOverrides = {},
+  timeoutMs = 15_000,
+  options: { cwd?: string } = {},
+): Promise<SpawnedServer> {
   const child = spawn(process.execPath, ['src/main.ts'], {
-    cwd: repositoryRoot,
+    cwd: options.cwd ?? repositoryRoot,
     env: {
       PATH: process.env.PATH ?? '',
       HOME: process.env.HOME ?? '',
