@@ -38,6 +38,11 @@ import type { Metrics } from '../metrics.ts';
  * written.
  */
 const POST_SWEEP_GRACE_MS = 15_000;
+/**
+ * A lease holder marks its thread in the lease index due this long after its lease runs out (a
+ * renewal's mark may land just before the renewal itself: on Cluster they go to different nodes).
+ */
+const LEASE_MARK_MARGIN_MS = 200;
 /** Threads the sweep takes from the index per round. */
 const SWEEP_BATCH = 100;
 /** Threads whose team this instance remembers (a post needs it before its one store step). */
@@ -191,7 +196,7 @@ export class RunManager {
     const { store, leaseMs, contextMessages, instanceId } = this.options;
     const runId = nanoid(16);
     const speculation = this.speculate(threadId, message, team, runId);
-    const [posted, marked] = await Promise.allSettled([
+    const [posted, marked, leaseMarked] = await Promise.allSettled([
       store.post({
         threadId,
         message,
@@ -206,12 +211,16 @@ export class RunManager {
           contextAfter: this.contexts.mark(threadId),
         },
       }),
-      // In the same round trip: a post whose instance dies now is still found by a sweep.
+      // In the same round trip: a post whose instance dies now is still found by a sweep, and
+      // the run the post may start is found about a lease time after its lease runs out.
       store.markForSweep(threadId, POST_SWEEP_GRACE_MS),
+      store.markForSweep(threadId, leaseMs + LEASE_MARK_MARGIN_MS, 'leases'),
     ]);
     if (speculation) this.speculating.delete(threadId);
-    if (marked.status === 'rejected') {
-      this.options.logger.warn({ err: marked.reason, threadId }, 'could not mark the thread for the sweep');
+    for (const mark of [marked, leaseMarked]) {
+      if (mark.status === 'rejected') {
+        this.options.logger.warn({ err: mark.reason, threadId }, 'could not mark the thread for the sweep');
+      }
     }
     if (posted.status === 'rejected') {
       this.dropSpeculation(speculation);
@@ -440,6 +449,7 @@ export class RunManager {
       });
       if (!acquired) return; // another instance holds it and will take the queue afterwards
       lease = acquired.lease;
+      this.track(this.markLease(threadId));
       if (acquired.orphan) {
         reach(CrashPoint.beforeRecover);
         await this.recover(lease, acquired.orphan);
@@ -732,7 +742,10 @@ export class RunManager {
   private async renew(run: ActiveRun): Promise<void> {
     if (run.controller.signal.aborted && run.leaseLost) return;
     try {
-      const { held, cancel } = await this.options.store.renewLease(run.lease, this.options.leaseMs);
+      const renewal = this.options.store.renewLease(run.lease, this.options.leaseMs);
+      // Sent after the renewal, so that on one connection the mark lands after the new expiry.
+      this.track(this.markLease(run.lease.threadId));
+      const { held, cancel } = await renewal;
       if (!held) {
         if (!run.leaseLost) {
           this.options.logger.warn(
@@ -788,6 +801,15 @@ export class RunManager {
       }
     }
     // Still unreachable: the lease expires and a sweep recovers the run.
+  }
+
+  /** Marks in the lease index when this instance's lease of the thread runs out (best effort). */
+  private async markLease(threadId: string): Promise<void> {
+    await this.options.store
+      .markForSweep(threadId, this.options.leaseMs + LEASE_MARK_MARGIN_MS, 'leases')
+      .catch((error: unknown) =>
+        this.options.logger.warn({ err: error, threadId }, 'could not mark the lease for the sweep'),
+      );
   }
 
   /** Asks the sweep to look at the thread soon (best effort). */

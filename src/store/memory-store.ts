@@ -25,6 +25,7 @@ import {
   type StartRunOptions,
   type Store,
   type StoredItem,
+  type SweepIndex,
   type ThreadRecord,
 } from './store.ts';
 
@@ -67,8 +68,12 @@ export class MemoryStore implements Store {
   private readonly threads = new Map<string, ThreadState>();
   private readonly live = new Map<string, LiveState>();
   private readonly leases = new Map<string, Lease>();
-  /** threadId → when it is due for a sweep check (ms), and a mark counter for forgetIdle. */
-  private readonly sweepIndex = new Map<string, { dueAt: number; mark: number }>();
+  /** By index, threadId → when it is due for a sweep check (ms), and a mark counter for forgetIdle. */
+  private readonly sweepIndexes = new Map<SweepIndex, Map<string, { dueAt: number; mark: number }>>([
+    ['posts', new Map()],
+    ['leases', new Map()],
+  ]);
+  /** The mark each index had when a thread was claimed from it, by `index:threadId`. */
   private readonly claimedMarks = new Map<string, number>();
   private readonly signalListeners = new Set<(signal: ControlSignal) => void>();
   private leaseCounter = 0;
@@ -379,29 +384,35 @@ export class MemoryStore implements Store {
 
   // --- sweep index -----------------------------------------------------------------------------
 
-  async markForSweep(threadId: string, afterMs: number) {
+  async markForSweep(threadId: string, afterMs: number, index: SweepIndex = 'posts') {
     this.markCounter += 1;
-    this.sweepIndex.set(threadId, { dueAt: Date.now() + afterMs, mark: this.markCounter });
+    this.sweepIndexes.get(index)!.set(threadId, { dueAt: Date.now() + afterMs, mark: this.markCounter });
   }
 
   async claimDueThreads(limit: number, postponeMs: number) {
     const now = Date.now();
-    const due = [...this.sweepIndex.entries()]
-      .filter(([, entry]) => entry.dueAt <= now)
-      .sort(([, a], [, b]) => a.dueAt - b.dueAt)
-      .slice(0, limit);
-    for (const [threadId, entry] of due) {
-      entry.dueAt = now + postponeMs;
-      this.claimedMarks.set(threadId, entry.mark);
+    const claimed = new Set<string>();
+    for (const [index, entries] of this.sweepIndexes) {
+      const due = [...entries.entries()]
+        .filter(([, entry]) => entry.dueAt <= now)
+        .sort(([, a], [, b]) => a.dueAt - b.dueAt)
+        .slice(0, limit);
+      for (const [threadId, entry] of due) {
+        entry.dueAt = now + postponeMs;
+        this.claimedMarks.set(`${index}:${threadId}`, entry.mark);
+        claimed.add(threadId);
+      }
     }
-    return due.map(([threadId]) => threadId);
+    return [...claimed];
   }
 
   async forgetIdle(threadId: string) {
-    const entry = this.sweepIndex.get(threadId);
-    const claimed = this.claimedMarks.get(threadId);
-    this.claimedMarks.delete(threadId);
-    if (entry && entry.mark === claimed) this.sweepIndex.delete(threadId);
+    for (const [index, entries] of this.sweepIndexes) {
+      const entry = entries.get(threadId);
+      const claimed = this.claimedMarks.get(`${index}:${threadId}`);
+      this.claimedMarks.delete(`${index}:${threadId}`);
+      if (entry && entry.mark === claimed) entries.delete(threadId);
+    }
   }
 
   // --- live bus ------------------------------------------------------------------------------

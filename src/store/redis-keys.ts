@@ -39,6 +39,8 @@ export interface RedisKeys {
   readonly controlChannel: string;
   /** Sorted set thread id → when it is due for a failover check (ms): the cluster-wide sweep index. */
   readonly sweepIndex: string;
+  /** Sorted set thread id → when its lease holder's lease runs out (ms): the sweep's lease index. */
+  readonly leaseIndex: string;
 }
 
 export const DEFAULT_REDIS_PREFIX = 'chorus';
@@ -51,6 +53,7 @@ export function redisKeys(prefix: string = DEFAULT_REDIS_PREFIX): RedisKeys {
     prefix,
     controlChannel: `${prefix}:control`,
     sweepIndex: `${prefix}:sweep`,
+    leaseIndex: `${prefix}:sweep-leases`,
     thread(threadId: string): ThreadKeys {
       // Every key of the thread starts with the same `…{threadId}` (the prefix has no braces), so
       // Redis hashes the same tag for all of them whatever the id holds; only an empty tag (`{}`)

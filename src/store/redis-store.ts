@@ -38,6 +38,7 @@ import {
   type ContextMark,
   type Store,
   type StoredItem,
+  type SweepIndex,
   type ThreadRecord,
 } from './store.ts';
 
@@ -90,7 +91,7 @@ export class RedisStore implements Store {
   private readonly idempotencyTtlMs: number;
   private readonly pingTimeoutMs: number;
   private readonly logger: Logger;
-  /** Scores the sweep index had when this instance claimed a thread (for forgetIdle). */
+  /** Scores an index had when this instance claimed a thread from it (for forgetIdle), by claimKey. */
   private readonly claimedScores = new Map<string, string>();
   private closed = false;
 
@@ -603,9 +604,9 @@ export class RedisStore implements Store {
 
   // --- sweep index -----------------------------------------------------------------------------
 
-  async markForSweep(threadId: string, afterMs: number) {
+  async markForSweep(threadId: string, afterMs: number, index: SweepIndex = 'posts') {
     await this.call('markForSweep', async () => {
-      await this.scripts.index('sweep-mark', this.keys.sweepIndex, [
+      await this.scripts.index('sweep-mark', this.indexKey(index), [
         threadId,
         Math.max(0, Math.floor(afterMs)),
       ]);
@@ -614,29 +615,47 @@ export class RedisStore implements Store {
 
   async claimDueThreads(limit: number, postponeMs: number) {
     return this.call('claimDueThreads', async () => {
-      const reply = asArray(
-        await this.scripts.index('sweep-claim', this.keys.sweepIndex, [
-          Math.max(1, Math.floor(limit)),
-          Math.max(1, Math.floor(postponeMs)),
-        ]),
+      // One script per index: on Cluster the two keys live in different slots.
+      const replies = await Promise.all(
+        SWEEP_INDEXES.map(async (index) => {
+          const reply = await this.scripts.index('sweep-claim', this.indexKey(index), [
+            Math.max(1, Math.floor(limit)),
+            Math.max(1, Math.floor(postponeMs)),
+          ]);
+          return { index, reply: asArray(reply) };
+        }),
       );
-      const threadIds: string[] = [];
-      for (let index = 0; index + 1 < reply.length; index += 2) {
-        const threadId = asString(reply[index]);
-        this.claimedScores.set(threadId, asString(reply[index + 1]));
-        threadIds.push(threadId);
+      const threadIds = new Set<string>();
+      for (const { index, reply } of replies) {
+        for (let at = 0; at + 1 < reply.length; at += 2) {
+          const threadId = asString(reply[at]);
+          this.claimedScores.set(claimKey(index, threadId), asString(reply[at + 1]));
+          threadIds.add(threadId);
+        }
       }
-      return threadIds;
+      return [...threadIds];
     });
   }
 
   async forgetIdle(threadId: string) {
-    const score = this.claimedScores.get(threadId);
-    this.claimedScores.delete(threadId);
-    if (score === undefined) return;
-    await this.call('forgetIdle', async () => {
-      await this.scripts.index('sweep-forget', this.keys.sweepIndex, [threadId, score]);
+    const claims = SWEEP_INDEXES.flatMap((index) => {
+      const key = claimKey(index, threadId);
+      const score = this.claimedScores.get(key);
+      this.claimedScores.delete(key);
+      return score === undefined ? [] : [{ index, score }];
     });
+    if (claims.length === 0) return;
+    await this.call('forgetIdle', async () => {
+      await Promise.all(
+        claims.map(({ index, score }) =>
+          this.scripts.index('sweep-forget', this.indexKey(index), [threadId, score]),
+        ),
+      );
+    });
+  }
+
+  private indexKey(index: SweepIndex): string {
+    return index === 'leases' ? this.keys.leaseIndex : this.keys.sweepIndex;
   }
 
   // --- live bus ------------------------------------------------------------------------------
@@ -917,6 +936,13 @@ function cancelOf(value: string): CancelReason | null {
 
 function fenceOf(lease: LeaseHandle) {
   return `${lease.owner}:${lease.token}`;
+}
+
+const SWEEP_INDEXES: readonly SweepIndex[] = ['posts', 'leases'];
+
+/** The key under which a claim's score is kept for forgetIdle. */
+function claimKey(index: SweepIndex, threadId: string): string {
+  return `${index}:${threadId}`;
 }
 
 function leaseTtl(ttlMs: number) {

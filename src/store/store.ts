@@ -226,6 +226,15 @@ export interface RunWriteResult {
   cancel: CancelReason | null;
 }
 
+/**
+ * The sweep's two indexes: `posts` (each post marks its thread with a grace that outlasts its own
+ * write, so that a sweep never finds the thread idle before the post landed), and `leases` (each
+ * lease holder marks when its lease runs out, on every take and renewal, so that a holder that
+ * dies is found about a lease time later, viewers or not). Both are only hints: the sweep reads
+ * the thread's state before doing anything.
+ */
+export type SweepIndex = 'posts' | 'leases';
+
 export interface Store {
   readonly kind: 'memory' | 'redis';
 
@@ -358,16 +367,17 @@ export interface Store {
 
   // --- the cluster-wide index of threads that may need a run --------------------------------
   /**
-   * Marks the thread as possibly needing a run: due for a check after `afterMs` (posts call this
-   * with a grace that outlasts their own write, lease holders with their lease time).
+   * Marks the thread as possibly needing a run: due for a check after `afterMs`, in one of the two
+   * indexes (`SweepIndex`). A mark in one index leaves the other's as it is.
    */
-  markForSweep(threadId: string, afterMs: number): Promise<void>;
+  markForSweep(threadId: string, afterMs: number, index?: SweepIndex): Promise<void>;
   /**
-   * Takes up to `limit` threads that are due for a check and postpones them by `postponeMs` (so
-   * that one instance checks each); a thread that checked idle is forgotten with `forgetIdle`.
+   * Takes up to `limit` threads of each index that are due for a check and postpones them by
+   * `postponeMs` (so that one instance checks each); a thread that checked idle is forgotten with
+   * `forgetIdle`.
    */
   claimDueThreads(limit: number, postponeMs: number): Promise<string[]>;
-  /** Forgets a thread that was found idle, unless it was marked again since it was claimed. */
+  /** Forgets a thread that was found idle, in each index unless it was marked there again since it was claimed. */
   forgetIdle(threadId: string): Promise<void>;
 
   // --- live bus ------------------------------------------------------------------------------

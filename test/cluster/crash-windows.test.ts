@@ -169,8 +169,8 @@ describe('crash windows (SIGKILL at each named point)', { timeout: TIMEOUT_MS },
     const setup = await chorus.connect(c, 'setup');
     const threadId = await createThread(setup);
     await setup.close();
-    // Only A watches the thread, so A's sweep finds the orphan first (B and C would find it only
-    // through the cluster-wide index, due long after). Its viewer moves to B when A dies.
+    // A watches the thread and B is paused while the orphan waits, so A's sweep takes it (B's
+    // would find it through the lease index as soon). Its viewer moves to B when A dies.
     const viewer = new Viewer(chorus, 'viewer', threadId);
     await viewer.open(a);
     viewer.resumeAutomatically(() => b);
@@ -192,10 +192,12 @@ describe('crash windows (SIGKILL at each named point)', { timeout: TIMEOUT_MS },
       (delta) => delta.messageId === inFlight.messageId && delta.seq >= 2,
       10_000,
     );
+    chorus.pause(b);
     await chorus.kill(c);
     target = b;
 
     const exit = await chorus.exited(a, RECOVERY_BOUND_MS);
+    chorus.resume(b);
     expect(exit.signal, `A ended before recovering; ${a.server.output.join('').slice(-500)}`).toBe('SIGKILL');
     expect(
       a.server.logs.some(

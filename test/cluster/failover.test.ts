@@ -20,6 +20,7 @@ import {
   expectRunsInSequence,
   expectTranscriptEqualsHistory,
   LEASE_MS,
+  poll,
   SLOW_TOKENS,
   STORY_TIMEOUT_MS,
 } from './support.ts';
@@ -137,5 +138,48 @@ describe('failover', { timeout: STORY_TIMEOUT_MS }, () => {
     );
     expectDeltasAddUp(streamedMessages(events));
     expectDeltasAddUp(streamedMessages(threadEvents(resumed.frames, threadId)));
+  });
+
+  it('a thread watched only on the killed instance: its run is recovered within the lease time all the same', async () => {
+    cluster = await ChorusCluster.start({
+      redisUrl,
+      names: ['A', 'B'],
+      env: { CHORUS_DEMO_TOKENS_PER_SECOND: SLOW_TOKENS, CHORUS_MAX_ITERATIONS: '2' },
+    });
+    const chorus = cluster;
+    const [a, b] = chorus.instances;
+    const onA = await chorus.connect(a!, 'viewer-A');
+    const threadId = await createThread(onA);
+    await subscribe(onA, threadId);
+    await post(onA, threadId, 'Plan the database migration');
+    const runStart = await onA.waitFor('run-start');
+    // The post's own step starts the run on the instance it reached.
+    expect(await chorus.runner(threadId, runStart.runId)).toBe(a);
+    const inFlight = await onA.waitFor('message-start');
+    await onA.waitFor('message-delta', (delta) => delta.messageId === inFlight.messageId && delta.seq >= 3);
+
+    const killedAt = Date.now();
+    await chorus.kill(a!);
+    // B has no viewer of the thread, so only the cluster-wide index can lead its sweep there (a
+    // post's mark is due only after 15 s): the lease index, marked on every renewal, does. Reading
+    // history does not make B watch the thread.
+    const reader = await chorus.connect(b!, 'reader-B');
+    const stored = await poll(
+      'the interrupted message in history',
+      FAILOVER_BOUND_MS,
+      async () => (await readHistory(reader, threadId)).find((entry) => entry.id === inFlight.messageId),
+      100, // within the connection's request rate
+    );
+    expect(
+      Date.now() - killedAt,
+      `recovery without viewers took longer than ${FAILOVER_BOUND_MS} ms; ${chorus.problems()}`,
+    ).toBeLessThanOrEqual(FAILOVER_BOUND_MS);
+    expect(stored).toMatchObject({ status: 'interrupted', author: inFlight.agent });
+    expect(stored.text.length).toBeGreaterThan(0);
+    // The recovered run ended: a new post starts a run on B at once.
+    await subscribe(reader, threadId);
+    await post(reader, threadId, 'Thanks, that is all');
+    const nextRun = await reader.waitFor('run-start', (start) => start.runId !== runStart.runId);
+    expect(await chorus.runner(threadId, nextRun.runId)).toBe(b);
   });
 });

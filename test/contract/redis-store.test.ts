@@ -99,13 +99,14 @@ describe('RedisStore across instances', () => {
         { type: 'message-start', threadId: 'tagged', runId: run.runId, messageId: 'a', agent: 'w' },
       ]);
       await store.markForSweep('tagged', 0);
+      await store.markForSweep('tagged', 0, 'leases');
       const raw = new Redis(redisUrl);
       const keys = await raw.keys('*tagged*');
       await raw.quit();
       for (const key of keys) expect(key.startsWith(`${prefix}:thread:{tagged}:`), key).toBe(true);
       expect(await store.deleteThread('tagged')).toBe(true);
-      // What is left is the sweep index (shared by every thread), which a sweep prunes.
-      expect(await cleanupPrefix(redisUrl, prefix)).toBe(1);
+      // What is left is the sweep's two indexes (shared by every thread), which a sweep prunes.
+      expect(await cleanupPrefix(redisUrl, prefix)).toBe(2);
     } finally {
       await store.close();
       await cleanupPrefix(redisUrl, prefix);

@@ -1122,6 +1122,38 @@ export function describeStoreContract(name: string, makeStore: StoreFactory) {
           (await store.claimDueThreads(10, 60_000)).includes(thread.threadId),
         );
       });
+
+      it('keeps the lease index apart: a lease mark is due by itself, and only the claimed marks are forgotten', async () => {
+        const thread = await newThread();
+        // A holder's short lease mark, then a post's long grace: the thread is due by the lease's.
+        await store.markForSweep(thread.threadId, 0, 'leases');
+        await store.markForSweep(thread.threadId, 60_000);
+        await eventually('the lease mark to be due', async () =>
+          (await store.claimDueThreads(10, 60_000)).includes(thread.threadId),
+        );
+        // Found idle: the lease mark is forgotten, the post's (not claimed) stays for its time.
+        await store.forgetIdle(thread.threadId);
+        await store.markForSweep(thread.threadId, 0, 'leases');
+        await store.forgetIdle(thread.threadId); // nothing claimed since: nothing forgotten
+        await eventually('the renewed lease mark to be due', async () =>
+          (await store.claimDueThreads(10, 60_000)).includes(thread.threadId),
+        );
+        // A renewal after the claim: the sweep that found it idle keeps the new mark.
+        await store.markForSweep(thread.threadId, 0, 'leases');
+        await store.forgetIdle(thread.threadId);
+        await eventually('the re-marked lease to be due', async () =>
+          (await store.claimDueThreads(10, 60_000)).includes(thread.threadId),
+        );
+        // Marks of the two indexes due together: the thread is claimed once.
+        const both = await newThread();
+        await store.markForSweep(both.threadId, 0);
+        await store.markForSweep(both.threadId, 0, 'leases');
+        const claimed = await eventually('both marks to be due', async () => {
+          const ids = await store.claimDueThreads(10, 60_000);
+          return ids.includes(both.threadId) ? ids : null;
+        });
+        expect(claimed.filter((id) => id === both.threadId)).toHaveLength(1);
+      });
     });
 
     describe('live bus', () => {
