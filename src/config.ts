@@ -32,6 +32,7 @@ export const configSchema = z.object({
   CHORUS_LEASE_MS: integer(10_000, 500, 10_000),
   CHORUS_DRAIN_MS: integer(10_000, 0),
   CHORUS_REDIS_PREFIX: z.string().min(1).default('chorus'),
+  CHORUS_REDIS_COMMAND_TIMEOUT_MS: integer(5000, 100, 10_000),
   CHORUS_HISTORY_MAXLEN: integer(0),
   CHORUS_HEARTBEAT_MS: integer(25_000, 100),
   CHORUS_SSE_HEARTBEAT_MS: integer(15_000, 50, 30_000),
@@ -70,6 +71,8 @@ export interface Config {
   host: string;
   redisUrl: string | undefined;
   redisPrefix: string;
+  /** How long a Redis command may go unanswered before it fails `unavailable` (a hung Redis). */
+  redisCommandTimeoutMs: number;
   openai: { apiKey: string | undefined; baseURL: string | undefined; model: string };
   teamFile: string | undefined;
   demoTokensPerSecond: number;
@@ -156,6 +159,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     host: value.HOST,
     redisUrl: value.REDIS_URL,
     redisPrefix: value.CHORUS_REDIS_PREFIX,
+    redisCommandTimeoutMs: value.CHORUS_REDIS_COMMAND_TIMEOUT_MS,
     openai: { apiKey: value.OPENAI_API_KEY, baseURL: value.OPENAI_BASE_URL, model: value.CHORUS_MODEL },
     teamFile: value.CHORUS_TEAM_FILE,
     demoTokensPerSecond: value.CHORUS_DEMO_TOKENS_PER_SECOND,

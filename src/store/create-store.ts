@@ -13,6 +13,7 @@ export async function createStoreFromConfig(config: Config, logger: Logger): Pro
   const store = await RedisStore.connect({
     url: config.redisUrl,
     prefix: config.redisPrefix,
+    commandTimeoutMs: config.redisCommandTimeoutMs,
     historyMaxLength: config.historyMaxLength,
     logger,
   });

@@ -1,4 +1,4 @@
-// Story: Redis stalls mid-message for longer than the store's command timeout (5 s), then answers
+// Story: Redis stalls mid-message for longer than the store's command timeout (set to 1 s), then answers
 // again, without dropping a connection. The run cannot go on; the message it was streaming must
 // still end — stored with the text its viewers saw, `failed` (the run crashed on the store error)
 // or `interrupted` (recovered once its lease expired) — the run must end, and the thread must
@@ -26,8 +26,10 @@ import {
   type Instance,
 } from './support.ts';
 
-/** Longer than RedisStore's command timeout (5 s): the commands in flight fail, later ones succeed. */
-const STALL_MS = 5500;
+/** The instances' CHORUS_REDIS_COMMAND_TIMEOUT_MS (shorter than the default 5 s: a shorter story). */
+const COMMAND_TIMEOUT_MS = 1000;
+/** Longer than the command timeout: the commands in flight fail, later ones succeed. */
+const STALL_MS = 2000;
 
 describe('Redis stalls', { timeout: STORY_TIMEOUT_MS }, () => {
   let redis: RedisServer | undefined;
@@ -46,7 +48,11 @@ describe('Redis stalls', { timeout: STORY_TIMEOUT_MS }, () => {
     const chorus = await ChorusCluster.start({
       redisUrl: redis.url,
       names: ['A', 'B'],
-      env: { CHORUS_DEMO_TOKENS_PER_SECOND: SLOW_TOKENS, CHORUS_MAX_ITERATIONS: '1' },
+      env: {
+        CHORUS_DEMO_TOKENS_PER_SECOND: SLOW_TOKENS,
+        CHORUS_MAX_ITERATIONS: '1',
+        CHORUS_REDIS_COMMAND_TIMEOUT_MS: String(COMMAND_TIMEOUT_MS),
+      },
       cleanup: false,
     });
     cluster = chorus;

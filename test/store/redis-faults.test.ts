@@ -5,6 +5,9 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { RedisStore } from '../../src/store/redis-store.ts';
 import { StoreError } from '../../src/store/store.ts';
+import { createStoreFromConfig } from '../../src/store/create-store.ts';
+import { loadConfig } from '../../src/config.ts';
+import { silentLogger } from '../../src/log.ts';
 import { freePort, startRedisServer, uniquePrefix, type RedisServer } from '../support/redis.ts';
 import {
   collector,
@@ -142,6 +145,30 @@ describe('RedisStore when Redis fails', () => {
     );
     const { item } = stored(await store.post(postInput('hung', 2)));
     expect((await store.readLatest('hung', 10)).items.at(-1)).toEqual(item);
+  });
+
+  it('takes its command timeout from CHORUS_REDIS_COMMAND_TIMEOUT_MS (the default, 5 s, would hang past the bound)', async () => {
+    const configured = await createStoreFromConfig(
+      loadConfig({
+        REDIS_URL: server.url,
+        CHORUS_REDIS_PREFIX: uniquePrefix('timeout'),
+        CHORUS_REDIS_COMMAND_TIMEOUT_MS: '300',
+      }),
+      silentLogger,
+    );
+    try {
+      await configured.createThread({ threadId: 'hung', team: 'demo' });
+      server.pause();
+      try {
+        const started = Date.now();
+        await expectStoreError(configured.runState('hung'), 'unavailable');
+        expect(Date.now() - started).toBeLessThan(300 + 700);
+      } finally {
+        server.resume();
+      }
+    } finally {
+      await configured.close();
+    }
   });
 
   it('does not recover cursors from before a FLUSHALL', async () => {
