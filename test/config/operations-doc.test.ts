@@ -28,6 +28,21 @@ describe('docs/operations.md', () => {
     expect(firstCells(operations), `docs/operations.md has no table row for ${name}`).toContain(name);
   });
 
+  it("names the default process metrics as it says: prom-client's names under chorus_", () => {
+    const withDefaults = new Metrics({ defaultMetrics: true });
+    const names = withDefaults.registry.getMetricsAsArray().map((metric) => metric.name);
+    for (const name of [
+      'chorus_process_cpu_seconds_total',
+      'chorus_process_resident_memory_bytes',
+      'chorus_nodejs_eventloop_lag_p99_seconds',
+      'chorus_nodejs_heap_size_used_bytes',
+    ]) {
+      expect(names).toContain(name);
+      expect(operations).toContain(name);
+    }
+    expect(names.filter((name) => !name.startsWith('chorus_'))).toEqual([]);
+  });
+
   it('documents no metric that does not exist', () => {
     const documented = firstCells(operations).filter((cell) => /^chorus_[a-z_]+$/.test(cell));
     expect(documented.filter((name) => !metricNames.includes(name))).toEqual([]);
