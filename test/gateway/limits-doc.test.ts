@@ -20,7 +20,7 @@ function section(markdown: string, heading: string): string {
 }
 
 /** Tuning settings whose names look like limits but bound nothing a client does. */
-const tuning = new Set(['CHORUS_DELTA_WINDOW_MAX_MS']);
+const tuning = new Set(['CHORUS_DELTA_WINDOW_MAX_MS', 'CHORUS_REDIS_COMMAND_TIMEOUT_MS']);
 
 /** Settings that bound what one client can make the server do. */
 const limitVariables = Object.keys(configSchema.shape).filter(
