@@ -14,6 +14,7 @@ import { loadConfig } from '../../src/config.ts';
 import { silentLogger } from '../../src/log.ts';
 import { createTeamsFromConfig } from '../../src/teams/create-teams.ts';
 import { toolCallScript } from '../agents/mcp-support.ts';
+import { eventually, message, stored } from '../contract/store.contract.ts';
 import { uniqueId } from '../gateway/thread-frames.ts';
 import { FakeOpenAI } from '../support/fake-openai.ts';
 import { startServer, type TestServer } from '../support/server.ts';
@@ -81,13 +82,17 @@ describe('AG-UI at /ag-ui', () => {
     const threadId = uniqueId('agui');
     const agent = agentFor(threadId);
     fake.script(toolCallScript('get_weather', '{"city":"Paris"}', 'call_paris'), chatAnswer('It is sunny.'));
-    agent.addMessage({ id: uniqueId('m'), role: 'user', content: 'Weather in Paris?' });
+    const question = uniqueId('m');
+    agent.addMessage({ id: question, role: 'user', content: 'Weather in Paris?' });
     const { events, failure, types } = await runOnce(agent);
     expect(failure).toBeUndefined();
-    expect(types[0]).toBe(EventType.RUN_STARTED);
+    expect(types.slice(0, 2)).toEqual([EventType.RUN_STARTED, EventType.MESSAGES_SNAPSHOT]);
     expect(types.at(-1)).toBe(EventType.RUN_FINISHED);
-    expect(types).not.toContain(EventType.MESSAGES_SNAPSHOT);
     expect(events[0]).toMatchObject({ threadId });
+    // The snapshot is the thread up to the post, which carries the client's id.
+    expect((events[1] as unknown as { messages: unknown[] }).messages).toEqual([
+      expect.objectContaining({ id: question, role: 'user', content: 'Weather in Paris?' }),
+    ]);
     expect(events.find((event) => event.type === EventType.TEXT_MESSAGE_START)).toMatchObject({
       role: 'assistant',
       name: 'forecaster',
@@ -123,17 +128,29 @@ describe('AG-UI at /ag-ui', () => {
       ['assistant', 'It is sunny.'],
     ]);
 
-    // The next run on the thread opens with the thread's history.
+    // The next run on the thread opens with the thread's history, up to and with the new post.
     fake.script(chatAnswer('Still sunny.'));
-    agent.addMessage({ id: uniqueId('m'), role: 'user', content: 'And now?' });
+    const followUp = uniqueId('m');
+    agent.addMessage({ id: followUp, role: 'user', content: 'And now?' });
     const next = await runOnce(agent);
     expect(next.failure).toBeUndefined();
     expect(next.types.slice(0, 2)).toEqual([EventType.RUN_STARTED, EventType.MESSAGES_SNAPSHOT]);
     const snapshot = next.events[1] as unknown as {
-      messages: Array<{ role: string; toolCalls?: unknown[] }>;
+      messages: Array<{ id: string; role: string; toolCalls?: unknown[] }>;
     };
-    expect(snapshot.messages.map((message) => message.role)).toEqual(['user', 'assistant', 'tool']);
+    expect(snapshot.messages.map((message) => message.role)).toEqual(['user', 'assistant', 'tool', 'user']);
+    expect(
+      snapshot.messages.filter((message) => message.role === 'user').map((message) => message.id),
+    ).toEqual([question, followUp]);
     expect(next.types.at(-1)).toBe(EventType.RUN_FINISHED);
+    // The client's conversation after two turns: each question before its answers, none lost.
+    expect(agent.messages.map((message) => [message.role, message.content])).toEqual([
+      ['user', 'Weather in Paris?'],
+      ['assistant', 'It is sunny.'],
+      ['tool', 'sunny in Paris'],
+      ['user', 'And now?'],
+      ['assistant', 'Still sunny.'],
+    ]);
   });
 
   it('a retried request posts nothing twice', async () => {
@@ -149,6 +166,51 @@ describe('AG-UI at /ag-ui', () => {
     expect(again.types).toEqual([EventType.RUN_STARTED, EventType.MESSAGES_SNAPSHOT, EventType.RUN_FINISHED]);
     const history = await request(server.url, 'GET', `/v1/threads/${threadId}/messages`);
     expect((history.body as { items: unknown[] }).items).toHaveLength(2);
+  });
+
+  it('a retry of a post whose run was cancelled is answered at once', async () => {
+    const threadId = uniqueId('agui');
+    const messageId = uniqueId('m');
+    // The model never answers; the run is cancelled while it waits.
+    fake.script({ fixture: 'chat-text', stallAfter: 0 });
+    const first = agentFor(threadId);
+    first.addMessage({ id: messageId, role: 'user', content: 'Take your time' });
+    const running = runOnce(first);
+    const cancel = await eventually('a run to cancel', async () => {
+      const reply = await request(server.url, 'POST', `/v1/threads/${threadId}/cancel`);
+      return (reply.body as { runId?: string | null }).runId ? reply : null;
+    });
+    expect(cancel.status).toBe(200);
+    expect((await running).types.at(-1)).toBe(EventType.RUN_FINISHED);
+    const retry = agentFor(threadId);
+    retry.addMessage({ id: messageId, role: 'user', content: 'Take your time' });
+    const again = await runOnce(retry);
+    expect(again.types).toEqual([EventType.RUN_STARTED, EventType.MESSAGES_SNAPSHOT, EventType.RUN_FINISHED]);
+  });
+
+  it('a retry of a post whose run ended storing nothing (its instance died early) is answered, not left waiting', async () => {
+    const threadId = uniqueId('agui');
+    const messageId = uniqueId('m');
+    // The post and its run as another instance would have left them: the run ended (recovered,
+    // interrupted) before any message of it was stored.
+    const store = server.app.store;
+    await store.createThread({ threadId, team: 'weather' });
+    const posted = stored(
+      await store.post({
+        threadId,
+        message: message(messageId, { text: 'Lost early', clientMessageId: messageId }),
+        team: 'weather',
+        multitask: 'queue',
+        queueMax: 8,
+        start: { owner: 'another-instance', leaseMs: 60_000, runId: uniqueId('run'), contextLimit: 10 },
+      }),
+    );
+    const run = posted.run!;
+    await store.finishRun(run.lease, run.runId, { reason: 'interrupted' }, null);
+    const retry = agentFor(threadId, '/ag-ui/weather');
+    retry.addMessage({ id: messageId, role: 'user', content: 'Lost early' });
+    const again = await runOnce(retry);
+    expect(again.types).toEqual([EventType.RUN_STARTED, EventType.MESSAGES_SNAPSHOT, EventType.RUN_FINISHED]);
   });
 
   it('a model failure is RUN_ERROR', async () => {

@@ -138,7 +138,7 @@ export class AgUiRunTranslator {
           message:
             event.reason === 'failed'
               ? `the run failed${event.detail ? `: ${event.detail}` : ''}`
-              : 'the run was interrupted; retry',
+              : 'the run was interrupted (its instance stopped); its post counts as answered: post again, under a new message id, to ask again',
           code: event.reason,
         },
       ];
@@ -156,7 +156,10 @@ export function toAgUiMessages(messages: readonly Message[]): AgUiMessage[] {
   const result: AgUiMessage[] = [];
   for (const message of messages) {
     if (message.role === 'user') {
-      result.push({ id: message.id, role: 'user', content: message.text, name: message.author });
+      // Under the id its client gave it (an AG-UI client matches its messages by id); the
+      // clientMessageId is unique in the thread.
+      const id = message.clientMessageId ?? message.id;
+      result.push({ id, role: 'user', content: message.text, name: message.author });
       continue;
     }
     const toolCalls: ToolCall[] = [];

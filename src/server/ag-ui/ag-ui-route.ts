@@ -2,8 +2,8 @@
 // `<basePath>/ag-ui/{team}`: a `RunAgentInput` in, an SSE stream of AG-UI events out. Its `threadId`
 // is a Chorus thread (created when new), its last user message is posted as a Chorus post (its id
 // the clientMessageId, so a retried request posts nothing twice), and the run that answers the post
-// is streamed: RUN_STARTED, MESSAGES_SNAPSHOT when the thread has history, the agents' messages,
-// then RUN_FINISHED or RUN_ERROR. Authentication, limits and transitions are the gateway's.
+// is streamed: RUN_STARTED, MESSAGES_SNAPSHOT (the thread's messages up to the post), the agents'
+// messages, then RUN_FINISHED or RUN_ERROR. Authentication, limits and transitions are the gateway's.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { EventEncoder } from '@ag-ui/encoder';
 import { EventType, type BaseEvent } from '@ag-ui/core';
@@ -15,7 +15,7 @@ import type { LiveFrame } from '../../hub/live-frame.ts';
 import { RequestError } from '../../errors.ts';
 import { ErrorCode } from '../../protocol/codes.ts';
 import { id } from '../../protocol/frames.ts';
-import type { LiveEnvelope } from '../../store/store.ts';
+import type { LiveEnvelope, StoredItem } from '../../store/store.ts';
 import { requireParticipant } from '../../gateway/auth.ts';
 import { answer, authenticate, CallerLimiters, decodePathSegment, readBody } from '../http-api/http-io.ts';
 import { pathOf } from '../http-routes.ts';
@@ -105,17 +105,27 @@ export function createAgUiRoute(context: GatewayContext, basePath: string): AgUi
       if (event.type === 'run-end') sse.end();
     };
 
+    /**
+     * MESSAGES_SNAPSHOT: the thread's stored messages, up to and with `through` when given (the
+     * posted message: what the run answering it streams comes after). An AG-UI client replaces its
+     * messages with a snapshot, so the posted message must be in it, under the client's own id.
+     */
+    const snapshot = (items: readonly StoredItem[], through: string | null) => {
+      const cut = through === null ? -1 : items.findIndex((item) => item.message.id === through);
+      const shown = cut < 0 ? items : items.slice(0, cut + 1);
+      if (shown.length === 0) return;
+      emit({
+        type: EventType.MESSAGES_SNAPSHOT,
+        messages: toAgUiMessages(shown.map((item) => item.message)),
+      });
+    };
+    const latest = async () => (await context.store.readLatest(threadId, config.backlogLimit)).items;
+
     try {
       await context.hub.add(threadId, viewer);
       emit({ type: EventType.RUN_STARTED, threadId, runId: input.runId });
-      const history = await context.store.readLatest(threadId, config.backlogLimit);
-      if (history.items.length > 0) {
-        emit({
-          type: EventType.MESSAGES_SNAPSHOT,
-          messages: toAgUiMessages(history.items.map((item) => item.message)),
-        });
-      }
       if (!userMessage) {
+        snapshot(await latest(), null);
         emit(translator.finished());
         sse.end();
         return;
@@ -129,21 +139,30 @@ export function createAgUiRoute(context: GatewayContext, basePath: string): AgUi
       const postedId = posted.item.message.id;
       if (posted.duplicate) {
         // A retried request: the run that answers the post may be running (it is joined from the
-        // store's record of it) or over (the snapshot showed its answer).
+        // store's record of it), or over (the snapshot shows its answer, if it stored any), or the
+        // post still waits in the queue. Read in this order: a post leaves the queue for the run.
+        const state = await context.store.runState(threadId);
         const current = await context.store.currentRun(threadId);
         const start = current.events[0]?.event;
+        const items = await latest();
         if (start?.type === 'run-start' && start.posts?.includes(postedId)) {
+          snapshot(items, postedId);
           runId = start.runId;
           replayedUpTo = current.lastSeq;
           for (const envelope of current.events) {
             if (envelope.event.type !== 'run-start')
               follow({ ...envelope, liveSeq: Number.POSITIVE_INFINITY });
           }
-        } else if (await answeredBefore(context, threadId, postedId)) {
+        } else if (state.queued === 0 || answeredIn(items, postedId)) {
+          snapshot(items, null);
           emit(translator.finished());
           sse.end();
           return;
+        } else {
+          snapshot(items, postedId);
         }
+      } else {
+        snapshot(await latest(), postedId);
       }
       answered = postedId;
       for (const envelope of pending.splice(0)) follow(envelope);
@@ -192,12 +211,7 @@ function textOf(content: string | ReadonlyArray<{ type: string; text?: string }>
  * Whether a post stored before (a retried request) has been answered already: the thread holds a
  * message after it that is not a user's.
  */
-async function answeredBefore(
-  context: GatewayContext,
-  threadId: string,
-  messageId: string,
-): Promise<boolean> {
-  const latest = await context.store.readLatest(threadId, context.config.backlogLimit);
-  const index = latest.items.findIndex((item) => item.message.id === messageId);
-  return index >= 0 && latest.items.slice(index + 1).some((item) => item.message.role !== 'user');
+function answeredIn(items: readonly StoredItem[], messageId: string): boolean {
+  const index = items.findIndex((item) => item.message.id === messageId);
+  return index >= 0 && items.slice(index + 1).some((item) => item.message.role !== 'user');
 }
