@@ -124,6 +124,7 @@ export function createOutgoingPost(
       return discarded;
     },
     attempted(attemptError) {
+      if (state !== PostState.pending) return;
       attempts += 1;
       error = attemptError;
       hooks.onChange(post);

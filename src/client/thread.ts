@@ -124,6 +124,8 @@ export class ChorusThread extends Emitter<ThreadEvents> {
   private hasOlderValue: boolean;
   private runValue: { runId: string } | null = null;
   private lastRunEndValue: RunEnd | null = null;
+  /** The run active before a re-subscribe that ended while away: its run-end, due after the backlog. */
+  private runEndedAway: RunEnd | null = null;
   private readonly stored: ThreadItem[] = [];
   private readonly storedIds = new Set<string>();
   private readonly inFlight = new Map<string, InFlightMessage>();
@@ -308,7 +310,7 @@ export class ChorusThread extends Emitter<ThreadEvents> {
         if (this.backlogRemaining > 0) {
           this.backlogRemaining -= 1;
           this.addStored(frame.cursor, frame.message, true);
-          if (this.backlogRemaining === 0 && this.lastSubscribed) this.emit('synced', this.lastSubscribed);
+          if (this.backlogRemaining === 0 && this.lastSubscribed) this.synced(this.lastSubscribed);
         } else this.addStored(frame.cursor, frame.message, false);
         break;
       case 'message-end': {
@@ -342,6 +344,8 @@ export class ChorusThread extends Emitter<ThreadEvents> {
         break;
       case 'run-end':
         this.runValue = null;
+        // Told already (at a re-subscribe, from `subscribed.lastRunEnd`): a run ends once.
+        if (this.lastRunEndValue?.runId === frame.runId) break;
         this.lastRunEndValue = frame;
         this.emit('run-end', frame);
         break;
@@ -385,7 +389,13 @@ export class ChorusThread extends Emitter<ThreadEvents> {
     if (this.statusValue !== SubscriptionStatus.subscribing) return;
     this.subscribeAttempts = 0;
     // The join restates the active run (run-start, then the in-flight message) after the backlog.
+    // A run active before the drop that ended meanwhile is not restated: the thread's last run-end
+    // says so, and it is told (after the backlog, which holds the run's messages).
+    const before = this.runValue;
     this.runValue = null;
+    const lastRunEnd = frame.lastRunEnd ?? null;
+    this.runEndedAway = before !== null && lastRunEnd?.runId === before.runId ? lastRunEnd : null;
+    if (lastRunEnd && !this.runEndedAway && this.lastRunEndValue === null) this.lastRunEndValue = lastRunEnd;
     const info: SubscribedInfo = {
       recovered: frame.recovered,
       resumed: sentCursor !== null && frame.recovered,
@@ -409,10 +419,21 @@ export class ChorusThread extends Emitter<ThreadEvents> {
     this.lastSubscribed = info;
     this.setStatus(SubscriptionStatus.live);
     this.emit('subscribed', info);
-    if (frame.backlog === 0) this.emit('synced', info);
+    if (frame.backlog === 0) this.synced(info);
     this.changed();
     // Posts go once the subscription is live: `posted` then comes before their broadcast message.
     this.pumpPosts();
+  }
+
+  /** The backlog is in: `synced`, then the end of a run that ended while away. */
+  private synced(info: SubscribedInfo): void {
+    this.emit('synced', info);
+    const ended = this.runEndedAway;
+    this.runEndedAway = null;
+    if (ended && this.runValue === null && this.lastRunEndValue?.runId !== ended.runId) {
+      this.lastRunEndValue = ended;
+      this.emit('run-end', ended);
+    }
   }
 
   private subscribeFailed(error: ChorusError): void {
@@ -481,7 +502,11 @@ export class ChorusThread extends Emitter<ThreadEvents> {
       message.clientMessageId === undefined ? undefined : this.postControls.get(message.clientMessageId);
     if (control && message.role === 'user') {
       this.unstoredPosts.delete(control.post.clientMessageId);
-      control.sent({ messageId: message.id, cursor, duplicate: false, queued: false });
+      // With an attempt in flight, its reply says whether it stored the post (it comes first on
+      // this socket, or soon after). With none, the post was stored before: by an attempt whose
+      // reply was lost, or by another client with the same clientMessageId — a duplicate.
+      if (this.postInFlight !== control)
+        control.sent({ messageId: message.id, cursor, duplicate: true, queued: false });
     }
     const item = storedItem(cursor, message, control?.post ?? null);
     this.stored.push(item);
@@ -591,6 +616,7 @@ export class ChorusThread extends Emitter<ThreadEvents> {
       .then(
         (reply) => {
           const posted = expectReply(reply, 'posted');
+          control.attempted(null);
           control.sent({
             messageId: posted.messageId,
             cursor: posted.cursor,
@@ -602,11 +628,11 @@ export class ChorusThread extends Emitter<ThreadEvents> {
           const error = toChorusError(reason);
           if (error.code === ClientErrorCode.disconnected) return; // sent again after the reconnect
           const retryable = error.retryable || error.code === ClientErrorCode.timeout;
+          control.attempted(error);
           if (!retryable) {
             control.failed(error);
             return;
           }
-          control.attempted(error);
           if (post.attempts >= this.transport.maxPostAttempts) {
             control.failed(error);
             return;

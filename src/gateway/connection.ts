@@ -374,6 +374,7 @@ export class Connection implements ThreadViewer {
         backlog: backlog.count,
         truncated: backlog.truncated,
         epoch: thread.epoch,
+        ...(thread.lastRunEnd ? { lastRunEnd: thread.lastRunEnd } : {}),
       });
       // The backlog can be far bigger than the slow-consumer bound (a resume after a long absence):
       // it is read in pages and paced by the socket, never queueing more than half the bound, while

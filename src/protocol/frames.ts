@@ -247,6 +247,8 @@ export const Subscribed = loose({
   backlog: z.number().int(),
   truncated: z.boolean(),
   epoch: z.string().optional(),
+  /** The thread's most recent run-end, as it was sent (absent before its first run ended). */
+  lastRunEnd: z.lazy(() => RunEnd).optional(),
 });
 export const Unsubscribed = loose({ type: z.literal('unsubscribed'), requestId: z.string(), threadId });
 export const Posted = loose({

@@ -479,6 +479,8 @@ export class MemoryStore implements Store {
     if (event.type === 'run-start') live.currentRun = [envelope];
     else if (event.type === 'run-end' || event.type === 'thread-deleted') live.currentRun = [];
     else if (live.currentRun.length > 0 && event.type !== 'message') live.currentRun.push(envelope);
+    const thread = event.type === 'run-end' ? this.threads.get(threadId) : undefined;
+    if (thread && event.type === 'run-end') thread.record = { ...thread.record, lastRunEnd: event };
     for (const listener of live.listeners) {
       try {
         listener(envelope);

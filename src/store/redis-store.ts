@@ -839,6 +839,7 @@ export class RedisStore implements Store {
       metadata: parseMetadata(fields.metadata),
       epoch: fields.epoch ?? '',
       createdAt: fields.createdAt ?? '',
+      ...lastRunEndOf(fields.lastRunEnd),
     };
   }
 
@@ -939,6 +940,15 @@ function fenceOf(lease: LeaseHandle) {
 }
 
 const SWEEP_INDEXES: readonly SweepIndex[] = ['posts', 'leases'];
+
+/** The meta field `lastRunEnd` (a run-end frame as published), or nothing when absent or unreadable. */
+function lastRunEndOf(field: string | undefined): { lastRunEnd?: Extract<ThreadEvent, { type: 'run-end' }> } {
+  if (field === undefined) return {};
+  const event = parseJson(field);
+  return isRecord(event) && event.type === 'run-end' && typeof event.runId === 'string'
+    ? { lastRunEnd: event as Extract<ThreadEvent, { type: 'run-end' }> }
+    : {};
+}
 
 /** The key under which a claim's score is kept for forgetIdle. */
 function claimKey(index: SweepIndex, threadId: string): string {

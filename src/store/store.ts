@@ -19,6 +19,8 @@ export interface ThreadRecord {
   /** Changes whenever the thread's history is (re)created: a cursor from another epoch is unrecoverable. */
   epoch: string;
   createdAt: string;
+  /** The thread's most recent `run-end` event (absent before its first run ends). */
+  lastRunEnd?: Extract<ThreadEvent, { type: 'run-end' }>;
 }
 
 export interface StoredItem {

@@ -182,6 +182,31 @@ export function clientStories(label: string, deploy: (env?: EnvOverrides) => Pro
     );
 
     it(
+      'tells the end of a run that ended while the client was offline, once, after the resume',
+      async () => {
+        const setup = await setUpMidRun();
+        const { deployment, watcher, thread, posterThread } = setup;
+        const activeRun = thread.run;
+        expect(activeRun).not.toBeNull();
+        const ends: string[] = [];
+        thread.on('run-end', (end) => ends.push(end.runId));
+        deployment.proxy.refuse(true);
+        deployment.proxy.cut();
+        await until([watcher], 'the watcher to lose its connection', () => watcher.state === 'reconnecting');
+        await runEnded(posterThread);
+        deployment.failover();
+        deployment.proxy.refuse(false);
+        await until([thread], 'the run-end on the watcher', () => ends.length > 0, { timeoutMs: 30_000 });
+        expect(ends).toEqual([activeRun!.runId]);
+        expect(thread.lastRunEnd).toEqual(posterThread.lastRunEnd);
+        expect(thread.run).toBeNull();
+        await expectResumed(setup);
+        expect(ends).toHaveLength(1);
+      },
+      STORY_TIMEOUT_MS,
+    );
+
+    it(
       'sends a post made while offline after the reconnect, and it is stored once',
       async () => {
         const { deployment, watcher, thread } = await setUp();

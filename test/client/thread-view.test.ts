@@ -114,8 +114,8 @@ describe('thread view', () => {
     expect(thread.cursor).toBe('e.2');
   });
 
-  it('orders stored messages, then posts not stored yet, then messages in flight', () => {
-    const { thread, subscribe, sent } = liveThread();
+  it('orders stored messages, then posts not stored yet, then messages in flight', async () => {
+    const { thread, subscribe, sent, answer } = liveThread();
     subscribe();
     thread.handleEvent({
       type: 'message',
@@ -143,13 +143,107 @@ describe('thread view', () => {
         clientMessageId: post.clientMessageId,
       }),
     });
-    expect(post.state).toBe('sent');
     expect(thread.items().map((item) => [item.key, item.kind])).toEqual([
       ['u1', 'message'],
       ['u2', 'message'],
       ['a1', 'streaming'],
     ]);
     expect(thread.items()[1]?.post).toBe(post);
+    // Its attempt is in flight: the reply, not the message, says how it went.
+    expect(post.state).toBe('pending');
+    answer('post', {
+      type: 'posted',
+      requestId: 'r',
+      threadId: 't',
+      messageId: 'u2',
+      cursor: 'e.2',
+      duplicate: false,
+      queued: true,
+    });
+    await post.done;
+    expect(post).toMatchObject({ state: 'sent', attempts: 1, result: { duplicate: false, queued: true } });
+  });
+
+  it('a post stored before (another client, the same clientMessageId) is reported a duplicate, as the server answers', async () => {
+    const { thread, subscribe, sent, answer } = liveThread({ cursor: 'e.1' });
+    const post = thread.post('asked before', { clientMessageId: 'asked-1' });
+    subscribe({ recovered: true, cursor: 'e.1', backlog: 1 });
+    expect(sent.map((entry) => entry.frame.type)).toEqual(['post']);
+    // It is in the backlog, before the reply to the attempt in flight.
+    thread.handleEvent({
+      type: 'message',
+      threadId: 't',
+      cursor: 'e.2',
+      message: message('u2', { role: 'user', text: 'asked before', clientMessageId: 'asked-1' }),
+    });
+    expect(post.state).toBe('pending');
+    answer('post', {
+      type: 'posted',
+      requestId: 'r',
+      threadId: 't',
+      messageId: 'u2',
+      cursor: 'e.2',
+      duplicate: true,
+      queued: false,
+    });
+    await post.done;
+    expect(post).toMatchObject({ state: 'sent', attempts: 1, result: { messageId: 'u2', duplicate: true } });
+    expect(thread.messages.map((item) => item.key)).toEqual(['u2']);
+  });
+
+  it('tells the end of a run that ended while the client was away, once, after the backlog', () => {
+    const { thread, subscribe } = liveThread();
+    subscribe();
+    const ends: string[] = [];
+    thread.on('run-end', (end) => ends.push(`${end.runId}:${end.reason}`));
+    thread.handleEvent({ type: 'run-start', threadId: 't', runId: 'r1' });
+    startMessage(thread, 'a1');
+    thread.disconnected();
+    thread.connected();
+    // The run ended during the drop: no run-start at the join; the thread's last run-end is r1's.
+    const lastRunEnd = { type: 'run-end', threadId: 't', runId: 'r1', reason: 'terminated' } as const;
+    subscribe({ recovered: true, cursor: 'e.0', backlog: 1, lastRunEnd });
+    expect(ends).toEqual([]); // not before the run's messages
+    thread.handleEvent({
+      type: 'message',
+      threadId: 't',
+      cursor: 'e.1',
+      message: message('a1', { role: 'assistant', author: 'planner' }),
+    });
+    expect(ends).toEqual(['r1:terminated']);
+    expect(thread.run).toBeNull();
+    expect(thread.lastRunEnd).toEqual(lastRunEnd);
+    // The same end sent live as well (it ended while the subscription was being answered): once.
+    thread.handleEvent(lastRunEnd);
+    expect(ends).toEqual(['r1:terminated']);
+    // A first subscription to a thread with an older run: no run-end event, the state is known.
+    const other = liveThread();
+    const otherEnds: string[] = [];
+    other.thread.on('run-end', (end) => otherEnds.push(end.runId));
+    other.subscribe({
+      lastRunEnd: { type: 'run-end', threadId: 't', runId: 'r0', reason: 'max-iterations' },
+    });
+    expect(otherEnds).toEqual([]);
+    expect(other.thread.lastRunEnd?.runId).toBe('r0');
+  });
+
+  it('a run still going at the re-subscribe is restated, not ended', () => {
+    const { thread, subscribe } = liveThread();
+    subscribe();
+    const ends: string[] = [];
+    thread.on('run-end', (end) => ends.push(end.runId));
+    thread.handleEvent({ type: 'run-start', threadId: 't', runId: 'r2' });
+    thread.disconnected();
+    thread.connected();
+    subscribe({
+      recovered: true,
+      cursor: 'e.0',
+      backlog: 0,
+      lastRunEnd: { type: 'run-end', threadId: 't', runId: 'r1', reason: 'terminated' },
+    });
+    thread.handleEvent({ type: 'run-start', threadId: 't', runId: 'r2' });
+    expect(ends).toEqual([]);
+    expect(thread.run).toEqual({ runId: 'r2' });
   });
 
   it('starts the subscription over from its cursor when a delta skips a seq', () => {

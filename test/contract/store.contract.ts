@@ -571,6 +571,7 @@ export function describeStoreContract(name: string, makeStore: StoreFactory) {
           },
         );
         expect(finished.runEnd.event).toMatchObject({ reason: 'cancelled', detail: 'superseded' });
+        expect((await store.getThread(thread.threadId))?.lastRunEnd).toEqual(finished.runEnd.event);
         expect(finished.next?.posts.map((post) => post.messageId)).toEqual(['m-9']);
         expect((await store.runRecord(thread.threadId))?.cancel).toBeNull();
       });
@@ -968,6 +969,8 @@ export function describeStoreContract(name: string, makeStore: StoreFactory) {
           runId: claim.runId,
           reason: 'interrupted',
         });
+        // The thread remembers how its last run ended (a re-subscribing client learns it).
+        expect((await store.getThread(threadId))?.lastRunEnd).toEqual(recovered.runEnd.event);
         expect(await store.runRecord(threadId)).toBeNull();
         // The stale holder can write nothing any more, and its posts are answered (not queued again).
         await expectStoreError(store.endMessage(claim.lease, claim.runId, inFlight), 'lease-lost');

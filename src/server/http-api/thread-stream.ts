@@ -66,6 +66,7 @@ export class ThreadStream implements ThreadViewer {
           backlog: backlog.count,
           truncated: backlog.truncated,
           epoch: thread.epoch,
+          ...(thread.lastRunEnd ? { lastRunEnd: thread.lastRunEnd } : {}),
         }),
         this.resumeCursor,
       );

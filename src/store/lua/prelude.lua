@@ -129,5 +129,7 @@ local function end_run(frames)
   if cancel == 'cancelled' then index = 2 elseif cancel == 'superseded' then index = 3 end
   local seq = publish(frames[index], false)
   redis.call('DEL', K_LIVE, K_RUN)
+  -- A subscriber that saw the run start before a drop learns from the thread how it ended.
+  redis.call('HSET', K_META, 'lastRunEnd', frames[index])
   return seq, index
 end
