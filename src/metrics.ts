@@ -11,7 +11,8 @@ export class Metrics {
   });
   readonly subscriptions = new Gauge({
     name: 'chorus_subscriptions',
-    help: 'Thread subscriptions on this instance',
+    help: 'Thread subscriptions on this instance, by transport (ws: WebSocket subscribe; sse: SSE and AG-UI streams)',
+    labelNames: ['transport'],
     registers: [this.registry],
   });
   readonly framesIn = new Counter({
@@ -37,8 +38,8 @@ export class Metrics {
   }
   readonly errors = new Counter({
     name: 'chorus_errors_sent_total',
-    help: 'Error frames sent, by code',
-    labelNames: ['code'],
+    help: 'Errors answered, by code and transport (ws: error frames; http: error responses and in-stream errors)',
+    labelNames: ['code', 'transport'],
     registers: [this.registry],
   });
   readonly closes = new Counter({
@@ -77,7 +78,7 @@ export class Metrics {
   });
   readonly resumeSeconds = new Histogram({
     name: 'chorus_subscribe_seconds',
-    help: 'Server time to answer a subscribe (backlog and snapshot)',
+    help: 'Server time to answer a subscribe or join an SSE stream (backlog and snapshot)',
     buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1],
     registers: [this.registry],
   });

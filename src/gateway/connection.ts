@@ -33,6 +33,8 @@ const CONTROL_RESERVE_BYTES = 256;
 /** How long a server-initiated close waits for the peer's close frame before dropping the TCP connection. */
 const CLOSE_GRACE_MS = 1000;
 const SLOW_CONSUMER_CLOSE_GRACE_MS = 5000;
+/** The metrics label of this transport. */
+const WS = { transport: 'ws' } as const;
 /**
  * How long a joiner waits for live delivery to catch up with what it read from the store (the
  * events go through pub/sub, the reads through commands); beyond it the join is treated as a gap.
@@ -155,7 +157,7 @@ export class Connection implements ThreadViewer {
   }
 
   send(frame: ServerFrame | ThreadEvent): void {
-    if (frame.type === 'error') this.context.metrics.errors.inc({ code: frame.code });
+    if (frame.type === 'error') this.context.metrics.errors.inc({ code: frame.code, transport: 'ws' });
     this.sendRaw(JSON.stringify(frame));
   }
 
@@ -222,7 +224,7 @@ export class Connection implements ThreadViewer {
     clearTimeout(this.helloTimer);
     clearTimeout(this.expiryTimer);
     for (const threadId of this.subscriptions.keys()) this.context.hub.remove(threadId, this);
-    this.context.metrics.subscriptions.dec(this.subscriptions.size);
+    this.context.metrics.subscriptions.dec(WS, this.subscriptions.size);
     this.subscriptions.clear();
   }
 
@@ -355,7 +357,7 @@ export class Connection implements ThreadViewer {
       held: [],
     };
     this.subscriptions.set(threadId, subscription);
-    this.context.metrics.subscriptions.inc();
+    this.context.metrics.subscriptions.inc(WS);
     const current = () => this.state !== 'closed' && this.subscriptions.get(threadId) === subscription;
     try {
       await hub.add(threadId, this);
@@ -428,7 +430,7 @@ export class Connection implements ThreadViewer {
     } catch (error) {
       if (this.subscriptions.get(threadId) === subscription) {
         this.subscriptions.delete(threadId);
-        this.context.metrics.subscriptions.dec();
+        this.context.metrics.subscriptions.dec(WS);
         this.context.hub.remove(threadId, this);
       }
       if (error instanceof BacklogLost) {
@@ -446,7 +448,7 @@ export class Connection implements ThreadViewer {
     this.subscriptions.get(frame.threadId)?.held.splice(0);
     if (this.subscriptions.delete(frame.threadId)) {
       this.context.hub.remove(frame.threadId, this);
-      this.context.metrics.subscriptions.dec();
+      this.context.metrics.subscriptions.dec(WS);
     }
     this.send({ type: 'unsubscribed', requestId: frame.requestId, threadId: frame.threadId });
   }
@@ -538,7 +540,7 @@ export class Connection implements ThreadViewer {
     if (subscription.epochPrefix === null || event.cursor.startsWith(subscription.epochPrefix)) return false;
     this.subscriptions.delete(threadId);
     this.context.hub.remove(threadId, this);
-    this.context.metrics.subscriptions.dec();
+    this.context.metrics.subscriptions.dec(WS);
     this.send({ type: 'thread-deleted', threadId });
     return true;
   }
@@ -553,7 +555,7 @@ export class Connection implements ThreadViewer {
     if (frame.type === 'thread-deleted' && this.subscriptions.get(threadId) === subscription) {
       this.subscriptions.delete(threadId);
       this.context.hub.remove(threadId, this);
-      this.context.metrics.subscriptions.dec();
+      this.context.metrics.subscriptions.dec(WS);
       if (subscription.holds === 0) return;
     }
   }

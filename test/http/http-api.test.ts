@@ -3,6 +3,7 @@
 // with fitting statuses, bounded bodies, never a stack trace; the gateway's tokens and rate limits.
 import { connect as connectTcp } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { eventually } from '../contract/store.contract.ts';
 import { uniqueId } from '../gateway/thread-frames.ts';
 import { startServer, type TestServer } from '../support/server.ts';
 import { claims, hs256Issuer, type TokenIssuer } from '../support/tokens.ts';
@@ -252,6 +253,34 @@ describe('the /v1 API with authentication and rate limits', () => {
     expect(await call('POST', '/v1/threads', { token: exact, body: {} })).toMatchObject({
       status: 403,
       body: errorBody('forbidden'),
+    });
+  });
+
+  it('counts its refusals in chorus_errors_sent_total and its streams in chorus_subscriptions', async () => {
+    const metrics = server.app.metrics;
+    const value = async (name: string, labels: Record<string, string>) => {
+      const metric = metrics.registry.getSingleMetric(name);
+      const values = (await metric?.get())?.values ?? [];
+      const found = values.find((entry) => Object.entries(labels).every(([k, v]) => entry.labels[k] === v));
+      return found?.value ?? 0;
+    };
+    const unauthorized = { code: 'unauthorized', transport: 'http' };
+    const before = await value('chorus_errors_sent_total', unauthorized);
+    expect((await call('GET', '/v1/threads/any')).status).toBe(401);
+    expect(await value('chorus_errors_sent_total', unauthorized)).toBe(before + 1);
+
+    const token = await issuer.sign(claims({ sub: 'metered' }));
+    const threadId = uniqueId('http');
+    expect((await call('POST', '/v1/threads', { token, body: { threadId } })).status).toBe(201);
+    const streams = await value('chorus_subscriptions', { transport: 'sse' });
+    const stream = await SseReader.open(`${server.url}/v1/threads/${threadId}/stream`, {
+      authorization: `Bearer ${token}`,
+    });
+    await stream.waitFor((event) => event.json?.type === 'subscribed', 'subscribed');
+    expect(await value('chorus_subscriptions', { transport: 'sse' })).toBe(streams + 1);
+    stream.close();
+    await eventually('the stream to be uncounted', async () => {
+      return (await value('chorus_subscriptions', { transport: 'sse' })) === streams;
     });
   });
 

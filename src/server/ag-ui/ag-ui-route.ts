@@ -20,6 +20,7 @@ import { requireParticipant } from '../../gateway/auth.ts';
 import { answer, authenticate, CallerLimiters, decodePathSegment, readBody } from '../http-api/http-io.ts';
 import { pathOf } from '../http-routes.ts';
 import { SseResponse } from '../http-api/sse.ts';
+import { SSE } from '../http-api/thread-stream.ts';
 import { AgUiRunTranslator, toAgUiMessages } from './ag-ui-events.ts';
 
 export interface AgUiRoute {
@@ -84,11 +85,15 @@ export function createAgUiRoute(context: GatewayContext, basePath: string): AgUi
       onEnd: () => {
         streams.delete(sse);
         context.hub.remove(threadId, viewer);
+        context.metrics.subscriptions.dec(SSE);
       },
     });
     streams.add(sse);
+    context.metrics.subscriptions.inc(SSE);
     const emit = (event: BaseEvent) => sse.write(encoder.encodeSSE(event));
-    const fail = (message: string, code: string) => {
+    /** A request that cannot be served once the stream has begun (run failures are the translator's). */
+    const fail = (message: string, code: ErrorCode) => {
+      context.metrics.errors.inc({ code, transport: 'http' });
       emit({ type: EventType.RUN_ERROR, message, code });
       sse.end();
     };
@@ -184,7 +189,7 @@ export function createAgUiRoute(context: GatewayContext, basePath: string): AgUi
       if (path === null) return false;
       if (path !== prefix && !path.startsWith(`${prefix}/`)) return false;
       const rest = path.slice(prefix.length).replace(/^\//, '');
-      answer(request, response, logger, async () => {
+      answer(request, response, context, async () => {
         if (rest.includes('/')) throw new RequestError(ErrorCode.notFound, 'no such endpoint');
         if (request.method !== 'POST')
           throw new RequestError(ErrorCode.badFrame, 'POST a RunAgentInput here');

@@ -179,7 +179,7 @@ export function createHttpApi(context: GatewayContext, basePath: string): HttpAp
       if (!url) return false;
       if (url.pathname !== prefix && !url.pathname.startsWith(`${prefix}/`)) return false;
       const method = request.method ?? 'GET';
-      answer(request, response, logger, async () => {
+      answer(request, response, context, async () => {
         const found = route(method, url.pathname.slice(prefix.length));
         if (found === null) throw new RequestError(ErrorCode.notFound, 'no such endpoint');
         if (found === 'method') {

@@ -9,6 +9,7 @@ import { AuthFailure, type Authenticator, type Principal } from '../../gateway/a
 import { errorReply } from '../../gateway/requests.ts';
 import { createRequestLimiters, type RequestLimiters } from '../../gateway/rate-limiter.ts';
 import type { Logger } from '../../log.ts';
+import type { Metrics } from '../../metrics.ts';
 import { ErrorCode } from '../../protocol/codes.ts';
 import type { ErrorFrame } from '../../protocol/frames.ts';
 
@@ -40,11 +41,12 @@ export function sendJson(response: ServerResponse, status: number, body: unknown
 /** `{code, message, retryable, retryAfterMs?}` with the code's status (and `Retry-After` when known). */
 export function sendError(
   response: ServerResponse,
-  logger: Logger,
+  { logger, metrics }: Answering,
   error: unknown,
   log: Record<string, unknown>,
 ): void {
   const { code, message, retryable, retryAfterMs } = errorReply({ logger }, error, log);
+  metrics.errors.inc({ code, transport: 'http' });
   const body: Pick<ErrorFrame, 'code' | 'message' | 'retryable' | 'retryAfterMs'> = {
     code,
     message,
@@ -66,7 +68,7 @@ export function sendError(
 export function answer(
   request: IncomingMessage,
   response: ServerResponse,
-  logger: Logger,
+  answering: Answering,
   handler: () => Promise<void>,
 ): void {
   const log = { method: request.method, url: request.url };
@@ -74,8 +76,14 @@ export function answer(
     .then(handler)
     .catch((error: unknown) => {
       request.resume();
-      sendError(response, logger, error, log);
+      sendError(response, answering, error, log);
     });
+}
+
+/** What answering an error needs: where to log it and where to count it. */
+export interface Answering {
+  logger: Logger;
+  metrics: Metrics;
 }
 
 /** A percent-encoded path segment, decoded; a malformed escape (`%E0%A4%A`) is `bad-frame`. */

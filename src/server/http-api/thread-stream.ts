@@ -21,6 +21,9 @@ import type { SseResponse } from './sse.ts';
 /** How long a joiner waits for live delivery to catch up with what it read (as the gateway's). */
 const JOIN_CATCH_UP_MS = 5000;
 
+/** The metrics label of SSE streams (AG-UI's too). */
+export const SSE = { transport: 'sse' } as const;
+
 /** The `requestId` of the stream's `subscribed` frame (an SSE stream has no request of its own). */
 export const STREAM_REQUEST_ID = 'stream';
 
@@ -33,6 +36,8 @@ export class ThreadStream implements ThreadViewer {
   private bufferBytes = 0;
   private epochPrefix: string | null = null;
   private resumeCursor = '';
+  /** Counted in `chorus_subscriptions` (from the start of the join to the end of the response). */
+  private counted = false;
 
   constructor(context: GatewayContext, sse: SseResponse, threadId: string) {
     this.context = context;
@@ -44,6 +49,9 @@ export class ThreadStream implements ThreadViewer {
   async start(cursor: string | undefined): Promise<void> {
     const { store, hub, config } = this.context;
     const { threadId } = this;
+    const started = performance.now();
+    this.counted = true;
+    this.context.metrics.subscriptions.inc(SSE);
     try {
       await hub.add(threadId, this);
       const thread = await store.getThread(threadId);
@@ -96,6 +104,7 @@ export class ThreadStream implements ThreadViewer {
         if ('event' in next) this.send(next.event);
         else this.deliverLive(next.envelope, next.envelope.frame);
       }
+      this.context.metrics.resumeSeconds.observe((performance.now() - started) / 1000);
     } catch (error) {
       if (!(error instanceof BacklogLost)) {
         this.context.logger.error({ err: error, threadId }, 'sse stream failed');
@@ -108,6 +117,8 @@ export class ThreadStream implements ThreadViewer {
   /** Called once the response ended, whichever side ended it. */
   stop(): void {
     this.context.hub.remove(this.threadId, this);
+    if (this.counted) this.context.metrics.subscriptions.dec(SSE);
+    this.counted = false;
   }
 
   // --- ThreadViewer ----------------------------------------------------------------------------
