@@ -171,6 +171,25 @@ describe('the /v1 API without authentication', () => {
       ['GET', '/v1/threads/%E0%A4%A', {}, 400, 'bad-frame'],
       ['POST', '/v1/threads/%zz/messages', { body: { text: 'hi' } }, 400, 'bad-frame'],
       ['POST', '/ag-ui/%E0%A4%A', { body: {} }, 400, 'bad-frame'],
+      // A body that is not declared JSON (what a cross-site form or text/plain POST sends).
+      ['POST', '/v1/threads', { body: {}, headers: { 'content-type': 'text/plain' } }, 400, 'bad-frame'],
+      [
+        'POST',
+        `/v1/threads/${threadId}/messages`,
+        {
+          raw: 'text=hi',
+          headers: { 'content-type': 'application/x-www-form-urlencoded', 'idempotency-key': 'k3' },
+        },
+        400,
+        'bad-frame',
+      ],
+      [
+        'POST',
+        '/ag-ui',
+        { body: {}, headers: { 'content-type': 'text/plain;charset=UTF-8' } },
+        400,
+        'bad-frame',
+      ],
     ];
     for (const [method, path, options, status, code] of cases) {
       const reply = await call(method, path, options);
@@ -191,6 +210,17 @@ describe('the /v1 API without authentication', () => {
       expect(head).toMatch(/^HTTP\/1\.1 4\d\d /);
     }
     expect((await call('GET', '/healthz')).status).toBe(200);
+    // JSON with a charset or a +json type is JSON; a limit that is no number says so.
+    const typed = await call('POST', '/v1/threads', {
+      body: { threadId: uniqueId('http') },
+      headers: { 'content-type': 'application/merge-patch+json; charset=utf-8' },
+    });
+    expect(typed.status).toBe(201);
+    const notANumber = await call('GET', `/v1/threads/${threadId}/messages?limit=abc`);
+    expect(notANumber).toMatchObject({
+      status: 400,
+      body: { code: 'bad-frame', message: 'limit: must be a whole number' },
+    });
   });
 
   it('serves the OpenAPI document', async () => {

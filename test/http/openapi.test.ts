@@ -56,4 +56,22 @@ describe('docs/openapi.json', () => {
       'retryAfterMs',
     ]);
   });
+
+  it('lists the statuses the server answers: 429 everywhere (every request is rate-limited), 413 where a bound can be passed', () => {
+    const document = JSON.parse(renderOpenApi()) as {
+      paths: Record<string, Record<string, { operationId?: string; responses?: Record<string, unknown> }>>;
+    };
+    const statuses = new Map(
+      Object.values(document.paths).flatMap((path) =>
+        Object.values(path).flatMap((operation) =>
+          operation.operationId
+            ? [[operation.operationId, Object.keys(operation.responses ?? {})] as const]
+            : [],
+        ),
+      ),
+    );
+    for (const [operation, codes] of statuses) expect(codes, operation).toContain('429');
+    for (const operation of ['createThread', 'post', 'history'])
+      expect(statuses.get(operation)).toContain('413');
+  });
 });

@@ -103,6 +103,12 @@ export async function readBody<T extends z.ZodType>(
 ): Promise<z.infer<T>> {
   const declared = Number(request.headers['content-length'] ?? 0);
   if (declared > maxBytes) throw new RequestError(ErrorCode.tooLarge, `the body is over ${maxBytes} bytes`);
+  // A body in another type is refused, so that a cross-site form or text/plain POST (sent by a
+  // browser without a preflight) never reaches an endpoint that takes JSON.
+  const type = request.headers['content-type'];
+  if (type !== undefined && !isJsonType(type)) {
+    throw new RequestError(ErrorCode.badFrame, `the body must be application/json, not ${type.slice(0, 60)}`);
+  }
   const chunks: Buffer[] = [];
   let size = 0;
   for await (const chunk of request as AsyncIterable<Buffer>) {
@@ -182,4 +188,10 @@ export class CallerLimiters {
     }
     return limiters;
   }
+}
+
+/** `application/json` or a `+json` type, with or without parameters (`; charset=utf-8`). */
+function isJsonType(header: string): boolean {
+  const type = header.split(';')[0]!.trim().toLowerCase();
+  return type === 'application/json' || (type.startsWith('application/') && type.endsWith('+json'));
 }

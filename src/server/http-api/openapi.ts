@@ -59,7 +59,14 @@ const errors = (...codes: ErrorCode[]) =>
     ]),
   );
 
-const common = [ErrorCode.badFrame, ErrorCode.unauthorized, ErrorCode.unavailable, ErrorCode.internal];
+/** Every operation's: each request takes a rate-limit token first (protocol.md, Limits). */
+const common = [
+  ErrorCode.badFrame,
+  ErrorCode.unauthorized,
+  ErrorCode.rateLimited,
+  ErrorCode.unavailable,
+  ErrorCode.internal,
+];
 const threadIdParameter = { name: 'threadId', in: 'path', required: true, schema: schema(ThreadId, 'input') };
 const queryParameters = (query: z.ZodObject) =>
   Object.entries(query.shape).map(([name, type]) => ({
@@ -132,7 +139,7 @@ export function openApiDocument(basePath: string): JsonSchema {
           parameters: queryParameters(HistoryQuery),
           responses: {
             '200': json('HistoryPage', 'a page'),
-            ...errors(...common, ErrorCode.forbidden, ErrorCode.notFound),
+            ...errors(...common, ErrorCode.forbidden, ErrorCode.notFound, ErrorCode.tooLarge),
           },
         },
         post: {

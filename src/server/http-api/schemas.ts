@@ -25,7 +25,7 @@ export const ThreadId = Cancel.shape.threadId;
 
 export const HistoryQuery = z.strictObject({
   before: History.shape.before,
-  limit: z.coerce.number().int().min(1).max(1000).optional(),
+  limit: z.coerce.number({ error: 'must be a whole number' }).int().min(1).max(1000).optional(),
 });
 
 export const StreamQuery = z.strictObject({ cursor: History.shape.before });
