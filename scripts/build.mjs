@@ -1,6 +1,6 @@
 // Builds dist/ (npm run build; `prepare` runs it on npm install and npm pack): ESM JavaScript and
 // declarations of src/ by tsc (tsconfig.build.json; `.ts` import specifiers become `.js`), and the
-// `chorus` CLI made executable, the Redis store's Lua scripts copied, and the viewer's browser bundle
+// `chorus` CLI and the `chorus-server` command made executable, the Redis store's Lua scripts copied, and the viewer's browser bundle
 // (src/web/viewer/, by esbuild) written to dist/web/viewer.bundle.js and .css, which the server
 // serves (a packaged install has no esbuild). It builds into a fresh directory and swaps it in at the end, so a
 // failed or concurrent build never leaves a half-written dist/.
@@ -22,6 +22,7 @@ try {
     stdio: 'inherit',
   });
   chmodSync(`${root}/${staging}/cli/main.js`, 0o755);
+  chmodSync(`${root}/${staging}/main.js`, 0o755);
   // The Redis store's Lua scripts are read at run time next to the module that registers them.
   cpSync(`${root}/src/store/lua`, `${root}/${staging}/store/lua`, { recursive: true });
   await writeViewerBundle(`${root}/${staging}/web`);

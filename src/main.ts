@@ -1,4 +1,5 @@
-// Entry point: config → app → listen; SIGTERM/SIGINT → graceful drain, then exit.
+#!/usr/bin/env node
+// Entry point (`npm start`; `chorus-server` when installed as a package): config → app → listen; SIGTERM/SIGINT → graceful drain, then exit.
 // Logs are JSON lines on stdout, or human-readable lines when stdout is a terminal; the URL to open
 // is also said in plain words on stderr. With CHORUS_PROCESSES > 1 this process supervises that
 // many instance processes sharing the port (server/processes.ts).

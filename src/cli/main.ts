@@ -2,6 +2,12 @@
 // `chorus`, the terminal client: chorus new | watch | post | history (see `chorus --help`).
 import { runCli } from './run-cli.ts';
 
+// Output piped into a command that stops reading (`chorus watch t | head`): stop quietly.
+process.stdout.on('error', (error: NodeJS.ErrnoException) => {
+  if (error.code === 'EPIPE') process.exit(0);
+  throw error;
+});
+
 const stopRequested = new Promise<void>((resolve) => {
   process.once('SIGINT', () => resolve());
   process.once('SIGTERM', () => resolve());

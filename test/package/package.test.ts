@@ -146,8 +146,8 @@ const TSCONFIG = {
     strict: true,
     noEmit: true,
     skipLibCheck: true,
+    // The consumer's own: the package brings @types/ws (its declarations import it) and with it @types/node.
     types: ['node'],
-    typeRoots: [join(repositoryRoot, 'node_modules/@types')],
   },
   include: ['*.ts'],
 };
@@ -237,24 +237,25 @@ describe('the packed package, installed in a new project', () => {
     await exec(process.execPath, [tsc, '-p', '.'], consumer);
   });
 
-  it("runs the README's embedding example (embed.ts) from the installed package", async () => {
-    const example = codeBlocks(new URL('../../README.md', import.meta.url), 'ts').find(
-      (block) => block.name === 'embed.ts',
-    );
-    if (!example) throw new Error('README.md has no embed.ts example');
-    await writeFile(join(consumer, 'embed.ts'), example.code);
-    const child = spawn(process.execPath, ['embed.ts'], {
+  /** Starts `command` in the consumer; resolves with the origin it says it listens on. */
+  const launch = async (
+    command: string,
+    args: string[],
+    listening: RegExp,
+    env: Record<string, string> = {},
+  ) => {
+    const child = spawn(command, args, {
       cwd: consumer,
-      env: { PATH: process.env.PATH ?? '', PORT: '0', CHORUS_LOG_LEVEL: 'warn' },
+      env: { PATH: process.env.PATH ?? '', PORT: '0', CHORUS_LOG_LEVEL: 'warn', ...env },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     const exited = new Promise<number | null>((resolve) => child.on('exit', resolve));
     let output = '';
     const origin = await new Promise<string>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`embed.ts did not listen: ${output}`)), 20_000);
+      const timer = setTimeout(() => reject(new Error(`${command} did not listen: ${output}`)), 20_000);
       const onData = (chunk: Buffer) => {
         output += chunk.toString();
-        const match = /listening on (http:\/\/localhost:\d+)\/chorus\//.exec(output);
+        const match = listening.exec(output);
         if (match?.[1]) {
           clearTimeout(timer);
           resolve(match[1]);
@@ -262,8 +263,26 @@ describe('the packed package, installed in a new project', () => {
       };
       child.stdout.on('data', onData);
       child.stderr.on('data', onData);
-      void exited.then((code) => reject(new Error(`embed.ts exited (${code}): ${output}`)));
+      void exited.then((code) => reject(new Error(`${command} exited (${code}): ${output}`)));
     });
+    const stop = async () => {
+      child.kill('SIGTERM');
+      return exited;
+    };
+    return { origin, stop };
+  };
+
+  it("runs the README's embedding example (embed.ts) from the installed package", async () => {
+    const example = codeBlocks(new URL('../../README.md', import.meta.url), 'ts').find(
+      (block) => block.name === 'embed.ts',
+    );
+    if (!example) throw new Error('README.md has no embed.ts example');
+    await writeFile(join(consumer, 'embed.ts'), example.code);
+    const { origin, stop } = await launch(
+      process.execPath,
+      ['embed.ts'],
+      /listening on (http:\/\/localhost:\d+)\/chorus\//,
+    );
     try {
       expect((await fetch(`${origin}/chorus/healthz`)).status).toBe(200);
       expect(await (await fetch(`${origin}/chorus/`)).text()).toMatch(/<html/);
@@ -271,14 +290,25 @@ describe('the packed package, installed in a new project', () => {
       expect(await (await fetch(`${origin}/chorus/viewer.js`)).text()).toContain('chorus.v1');
       expect(await (await fetch(`${origin}/`)).text()).toBe('the rest of your app\n');
     } finally {
-      child.kill('SIGTERM');
+      expect(await stop()).toBe(0);
     }
-    expect(await exited).toBe(0);
   });
 
-  it('installs the chorus command', async () => {
+  it('installs the chorus command, and chorus-server, which serves as npm start does', async () => {
     const { stdout } = await exec(join(consumer, 'node_modules/.bin/chorus'), ['--help'], consumer);
     expect(stdout).toMatch(/^Usage: chorus <command>/);
+    const { origin, stop } = await launch(
+      join(consumer, 'node_modules/.bin/chorus-server'),
+      [],
+      /Chorus is running: open (http:\/\/[^/\s]+)\//,
+      { HOST: '127.0.0.1' },
+    );
+    try {
+      expect((await fetch(`${origin}/healthz`)).status).toBe(200);
+      expect(await (await fetch(`${origin}/viewer.js`)).text()).toContain('chorus.v1');
+    } finally {
+      expect(await stop()).toBe(0);
+    }
   });
 
   it('works when installed with --ignore-scripts (the tarball holds the build)', async () => {
