@@ -57,6 +57,11 @@ function startMessage(thread: ChorusThread, messageId: string): void {
   thread.handleEvent({ type: 'message-start', threadId: 't', runId: 'run', messageId, agent: 'planner' });
 }
 
+/** The reply to a post stored as u2 at e.2. */
+function postedU2(fields: { duplicate: boolean; queued: boolean }): ServerFrame {
+  return { type: 'posted', requestId: 'r', threadId: 't', messageId: 'u2', cursor: 'e.2', ...fields };
+}
+
 function liveThread(options: { cursor?: string } = {}) {
   const { transport, sent, answer } = scriptedTransport();
   const thread = new ChorusThread('t', transport, options);
@@ -151,15 +156,7 @@ describe('thread view', () => {
     expect(thread.items()[1]?.post).toBe(post);
     // Its attempt is in flight: the reply, not the message, says how it went.
     expect(post.state).toBe('pending');
-    answer('post', {
-      type: 'posted',
-      requestId: 'r',
-      threadId: 't',
-      messageId: 'u2',
-      cursor: 'e.2',
-      duplicate: false,
-      queued: true,
-    });
+    answer('post', postedU2({ duplicate: false, queued: true }));
     await post.done;
     expect(post).toMatchObject({ state: 'sent', attempts: 1, result: { duplicate: false, queued: true } });
   });
@@ -177,15 +174,7 @@ describe('thread view', () => {
       message: message('u2', { role: 'user', text: 'asked before', clientMessageId: 'asked-1' }),
     });
     expect(post.state).toBe('pending');
-    answer('post', {
-      type: 'posted',
-      requestId: 'r',
-      threadId: 't',
-      messageId: 'u2',
-      cursor: 'e.2',
-      duplicate: true,
-      queued: false,
-    });
+    answer('post', postedU2({ duplicate: true, queued: false }));
     await post.done;
     expect(post).toMatchObject({ state: 'sent', attempts: 1, result: { messageId: 'u2', duplicate: true } });
     expect(thread.messages.map((item) => item.key)).toEqual(['u2']);
