@@ -202,6 +202,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     instanceId: value.CHORUS_INSTANCE_ID,
     processes: value.CHORUS_PROCESSES,
     logLevel: value.CHORUS_LOG_LEVEL,
-    production: value.NODE_ENV === 'production',
+    // `Production` or ` production` is meant as production too: deny by default.
+    production: value.NODE_ENV.trim().toLowerCase() === 'production',
   };
 }

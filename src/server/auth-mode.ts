@@ -16,6 +16,7 @@ export function checkAuthMode(config: Config, logger: Logger): void {
       'NODE_ENV=production with CHORUS_AUTH_JWKS_URL needs CHORUS_AUTH_ISSUER and CHORUS_AUTH_AUDIENCE (otherwise any token of that identity provider, for any API, would be accepted)',
     );
   }
+  checkSecretLength(config, logger);
   if (authConfigured(config)) return;
   if (config.production && !config.auth.insecure) {
     throw new Error(
@@ -25,4 +26,19 @@ export function checkAuthMode(config: Config, logger: Logger): void {
   logger.warn(
     'DEVELOPMENT MODE: authentication is OFF — anyone can read and post to every thread. Set CHORUS_AUTH_SECRET to enable it.',
   );
+}
+
+/** HS256's key is the secret itself: RFC 7518 asks for at least as many bytes as the hash (32). */
+export const MIN_SECRET_BYTES = 32;
+
+function checkSecretLength(config: Config, logger: Logger): void {
+  const secret = config.auth.secret;
+  if (!secret) return;
+  const bytes = Buffer.byteLength(secret, 'utf8');
+  if (bytes >= MIN_SECRET_BYTES) return;
+  const problem = `CHORUS_AUTH_SECRET is ${bytes} bytes; an HS256 secret needs ${MIN_SECRET_BYTES} or more (a short one can be guessed offline from any token)`;
+  if (config.production) {
+    throw new Error(`NODE_ENV=production: ${problem}. Make one with: openssl rand -base64 32`);
+  }
+  logger.warn(`${problem}; production refuses to start with it`);
 }

@@ -111,6 +111,9 @@ describe('loadConfig', () => {
   it('knows production from NODE_ENV', () => {
     expect(loadConfig({ NODE_ENV: 'production' }).production).toBe(true);
     expect(loadConfig({ NODE_ENV: 'test' }).production).toBe(false);
+    // A differently spelt production must not switch authentication off.
+    expect(loadConfig({ NODE_ENV: 'Production' }).production).toBe(true);
+    expect(loadConfig({ NODE_ENV: ' PRODUCTION ' }).production).toBe(true);
   });
 
   it('names the variable of a bad PORT', () => {
