@@ -657,6 +657,31 @@ export class ChorusThread extends Emitter<ThreadEvents> {
       .catch((error: unknown) => this.emit('error', toChorusError(error)));
   }
 
+  /**
+   * Resolves with the payload of the next `event`; rejects with the thread's error when the thread
+   * ends first (failed, deleted or closed: no further event will come), as `events.once` rejects on
+   * `error`. An event the ending itself emits (`status`, `deleted`, `error`, …) still resolves.
+   */
+  override once<K extends keyof ThreadEvents>(event: K): Promise<ThreadEvents[K]> {
+    if (this.isFinished()) return Promise.reject(this.finishedError());
+    return new Promise((resolve, reject) => {
+      const removeEvent = this.on(event, (payload) => {
+        removeEvent();
+        removeStatus();
+        resolve(payload);
+      });
+      const removeStatus = this.on('status', () => {
+        if (!this.isFinished()) return;
+        removeStatus();
+        // After the events the ending emits synchronously: one of them may be the awaited event.
+        queueMicrotask(() => {
+          removeEvent();
+          reject(this.finishedError());
+        });
+      });
+    });
+  }
+
   // --- helpers ---------------------------------------------------------------------------------
 
   private isFinished(): boolean {

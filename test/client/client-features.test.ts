@@ -190,8 +190,19 @@ describe('client SDK features', () => {
     const created = await chorus.createThread({ threadId: 'kept-thread' });
     expect(await chorus.createThread({ threadId: 'kept-thread' })).toEqual({ ...created, existing: true });
     const unknown = chorus.thread('not-there');
-    await until([unknown], 'the failed subscription', () => unknown.status === 'failed');
+    // Awaiting an event of a thread that fails rejects with its error (it used to wait for ever);
+    // the event the failure itself emits still resolves.
+    const synced = unknown.once('synced');
+    const failure = unknown.once('error');
+    await expect(synced).rejects.toMatchObject({ code: 'not-found' });
+    await expect(failure).resolves.toMatchObject({ code: 'not-found' });
+    expect(unknown.status).toBe('failed');
     expect(unknown.error?.code).toBe('not-found');
+    await expect(unknown.once('run-end')).rejects.toMatchObject({ code: 'not-found' });
+    const kept = chorus.thread('kept-thread');
+    const ended = kept.once('run-end');
+    kept.close();
+    await expect(ended).rejects.toMatchObject({ code: 'closed' });
 
     proxy.blackhole();
     const started = Date.now();

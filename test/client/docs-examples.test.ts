@@ -124,4 +124,9 @@ describe('docs/client.md examples', () => {
       `${added.map((message) => `${message.author}: ${message.text}`).join('\n')}\n(${added.length} new since last time)\n`,
     );
   });
+
+  it('catch-up.ts on a thread that does not exist ends with not-found (it used to wait for ever)', async () => {
+    const env = { CHORUS_THREAD: 'never-created', CURSOR_FILE: join(directory, 'none.json') };
+    await expect(run('catch-up.ts', env)).rejects.toThrow(/thread not found/);
+  });
 });
