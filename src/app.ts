@@ -18,14 +18,14 @@ import type { TeamRegistry } from './teams/team.ts';
 export interface AppOptions {
   config: Config;
   /** @default silent */
-  logger?: Logger;
+  logger?: Logger | undefined;
   /** @default RedisStore when config.redisUrl is set, else a MemoryStore */
-  store?: Store;
+  store?: Store | undefined;
   /** @default the teams of the configuration (team file, OpenAI, else the demo team) */
-  teams?: TeamRegistry;
-  authenticator?: Authenticator;
+  teams?: TeamRegistry | undefined;
+  authenticator?: Authenticator | undefined;
   /** The instance's cap on model streams, exported as metrics. */
-  modelConcurrency?: Semaphore;
+  modelConcurrency?: Semaphore | undefined;
 }
 
 export interface App {

@@ -7,8 +7,8 @@ import { retryableErrorCodes, type ErrorCode } from './protocol/codes.ts';
 
 interface ErrorDetail extends ErrorOptions {
   /** Overrides the kind's default for this code. */
-  retryable?: boolean;
-  retryAfterMs?: number;
+  retryable?: boolean | undefined;
+  retryAfterMs?: number | undefined;
 }
 
 /** A request-level failure with a protocol error code, turned into an `error` frame by the gateway. */

@@ -11,29 +11,29 @@ import { toolSpec, type Tool, type ToolOutcome } from './tools.ts';
 
 export interface AgentOptions {
   name: string;
-  description?: string;
+  description?: string | undefined;
   instructions: string;
   model: ModelClient;
   /** Cap on output tokens per model call. */
-  maxOutputTokens?: number;
+  maxOutputTokens?: number | undefined;
   /** The tools this agent may call; a call naming any other tool gets an `unknown tool` error result. */
-  tools?: readonly Tool[];
+  tools?: readonly Tool[] | undefined;
   /** Tool rounds (model asks → tools run → model again) per turn. @default 5 */
-  maxToolRounds?: number;
+  maxToolRounds?: number | undefined;
 }
 
 export type AgentTurnEvent = { type: 'delta'; delta: DeltaContent } | { type: 'usage'; usage: Usage };
 
 export interface AgentTurnOptions {
   signal: AbortSignal;
-  conversationKey?: string;
+  conversationKey?: string | undefined;
 }
 
 /** What a finished turn produced, whatever its outcome. */
 export interface AgentTurnResult {
   text: string;
   parts: Part[];
-  usage?: Usage;
+  usage?: Usage | undefined;
 }
 
 interface PendingCall {

@@ -6,11 +6,11 @@ import { ModelError } from '../errors.ts';
 
 export interface CircuitBreakerOptions {
   /** Consecutive failures that open the circuit. @default 5 */
-  failureThreshold?: number;
+  failureThreshold?: number | undefined;
   /** How long an open circuit refuses calls. @default 30000 */
-  cooldownMs?: number;
+  cooldownMs?: number | undefined;
   /** Clock, for tests. @default Date.now */
-  now?: () => number;
+  now?: (() => number) | undefined;
 }
 
 export type CircuitState = 'closed' | 'open' | 'half-open';

@@ -8,7 +8,7 @@ import { abortableSleep } from './model-retry.ts';
 
 export interface DemoModelOptions {
   /** Tokens per second (CHORUS_DEMO_TOKENS_PER_SECOND, default 40). 0 or Infinity: no delay. */
-  tokensPerSecond?: number;
+  tokensPerSecond?: number | undefined;
 }
 
 const OPENERS = [

@@ -38,9 +38,9 @@ export interface TerminationContext {
 export interface TerminationDecision {
   terminate: boolean;
   /** What fired, for `run-end.detail`: `approval`, `judge`, `token-budget`, `timeout` … */
-  detail?: string;
+  detail?: string | undefined;
   /** A human-readable reason (for example the judge's). */
-  explanation?: string;
+  explanation?: string | undefined;
 }
 
 export interface TerminationStrategy {
@@ -84,14 +84,14 @@ export interface GroupChatOptions {
    * Wall-clock limit of a run in ms, enforced mid-message (as a termination strategy's deadline
    * is): run-end `terminated` / `timeout`. @default none
    */
-  timeoutMs?: number;
+  timeoutMs?: number | undefined;
 }
 
 export interface GroupChatRunOptions {
   history: readonly Message[];
   signal: AbortSignal;
-  runId?: string;
-  conversationKey?: string;
+  runId?: string | undefined;
+  conversationKey?: string | undefined;
 }
 
 export class GroupChat {

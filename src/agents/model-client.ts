@@ -18,11 +18,11 @@ export interface ModelTurnRequest {
    * What this agent already produced in this turn (tool calls and their results) when the model is
    * called again inside a tool loop.
    */
-  turnParts?: readonly Part[];
-  tools?: readonly ToolSpec[];
-  maxOutputTokens?: number;
+  turnParts?: readonly Part[] | undefined;
+  tools?: readonly ToolSpec[] | undefined;
+  maxOutputTokens?: number | undefined;
   /** Stable key of the conversation (the thread), for clients that keep remote state. */
-  conversationKey?: string;
+  conversationKey?: string | undefined;
   signal: AbortSignal;
 }
 
@@ -36,7 +36,7 @@ export interface ModelClient {
   readonly id: string;
   stream(request: ModelTurnRequest): AsyncIterable<ModelEvent>;
   /** Deletes state kept remotely for a conversation (Responses API); no-op when there is none. */
-  deleteConversation?(conversationKey: string): Promise<void>;
+  deleteConversation?: ((conversationKey: string) => Promise<void>) | undefined;
 }
 
 export { ModelError } from '../errors.ts';

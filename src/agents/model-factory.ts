@@ -61,8 +61,8 @@ export interface ModelFactoryShared {
   /** The instance's cap on concurrent model streams. */
   concurrency: Semaphore;
   /** Circuit breakers per provider endpoint; pass one registry for all clients of an instance. */
-  breakers?: CircuitBreakerRegistry;
-  retry?: RetryOptions;
+  breakers?: CircuitBreakerRegistry | undefined;
+  retry?: RetryOptions | undefined;
 }
 
 /** Throws (a configuration error, at start-up) when a required key is missing. */

@@ -149,17 +149,17 @@ export function parseRetryAfter(headers: Headers | undefined, now: number = Date
 
 export interface RetryOptions {
   /** Attempts in all, the first included. @default 3 */
-  maxAttempts?: number;
+  maxAttempts?: number | undefined;
   /** First backoff ceiling; doubles per attempt. @default 500 */
-  baseDelayMs?: number;
+  baseDelayMs?: number | undefined;
   /** Backoff ceiling. @default 8000 */
-  maxDelayMs?: number;
+  maxDelayMs?: number | undefined;
   /** A Retry-After longer than this is not waited for: the error is thrown at once. @default 30000 */
-  maxRetryAfterMs?: number;
+  maxRetryAfterMs?: number | undefined;
   /** Random source in [0, 1) for the jitter. @default Math.random */
-  random?: () => number;
+  random?: (() => number) | undefined;
   /** Waits between attempts (tests replace it to observe the delay). @default an abortable timer */
-  sleep?: (ms: number, signal: AbortSignal) => Promise<void>;
+  sleep?: ((ms: number, signal: AbortSignal) => Promise<void>) | undefined;
 }
 
 /** Full jitter: a uniformly random wait below the capped exponential ceiling. */
@@ -202,13 +202,13 @@ export function abortableSleep(ms: number, signal: AbortSignal): Promise<void> {
 
 /** How a model client guards its calls; every field is optional. */
 export interface ModelCallPolicy {
-  retry?: RetryOptions;
+  retry?: RetryOptions | undefined;
   /** Budget of one model call (waiting for a permit, retries and streaming). @default 120000 */
-  timeoutMs?: number;
+  timeoutMs?: number | undefined;
   /** The endpoint's circuit breaker. */
-  breaker?: CircuitBreaker;
+  breaker?: CircuitBreaker | undefined;
   /** The instance's cap on concurrent model streams. */
-  concurrency?: Semaphore;
+  concurrency?: Semaphore | undefined;
 }
 
 /** Failures that say the provider is in trouble (they count toward opening the circuit). */

@@ -34,25 +34,25 @@ export interface OpenAIChatModelOptions {
   /** The API key (from the environment; see model-factory.ts). */
   apiKey: string;
   /** The endpoint, e.g. `http://localhost:11434/v1`. @default https://api.openai.com/v1 */
-  baseURL?: string;
+  baseURL?: string | undefined;
   model: string;
-  temperature?: number;
-  topP?: number;
+  temperature?: number | undefined;
+  topP?: number | undefined;
   /** Cap on output tokens per call when the request does not set one. */
-  maxOutputTokens?: number;
+  maxOutputTokens?: number | undefined;
   /** Which body field carries the output cap; older servers know only `max_tokens`. @default max_completion_tokens */
-  maxTokensField?: 'max_completion_tokens' | 'max_tokens';
+  maxTokensField?: 'max_completion_tokens' | 'max_tokens' | undefined;
   /** Further body parameters, passed as they are (`reasoning_effort`, `seed` …); never override the fields Chorus sets. */
-  extra?: Record<string, unknown>;
+  extra?: Record<string, unknown> | undefined;
   /** Extra HTTP headers (e.g. for a gateway). */
-  headers?: Record<string, string>;
+  headers?: Record<string, string> | undefined;
   /** How other agents' messages are sent. @default assistant */
-  otherAgentsAs?: 'assistant' | 'user';
+  otherAgentsAs?: 'assistant' | 'user' | undefined;
   /** Budget of one model call, retries included. @default 120000 */
-  timeoutMs?: number;
-  retry?: RetryOptions;
-  breaker?: CircuitBreaker;
-  concurrency?: Semaphore;
+  timeoutMs?: number | undefined;
+  retry?: RetryOptions | undefined;
+  breaker?: CircuitBreaker | undefined;
+  concurrency?: Semaphore | undefined;
 }
 
 export class OpenAIChatModel implements ModelClient {

@@ -9,12 +9,12 @@ export const DEFAULT_OPENAI_BASE_URL = 'https://api.openai.com/v1';
 
 export interface OpenAIConnectionOptions {
   apiKey: string;
-  baseURL?: string;
-  headers?: Record<string, string>;
-  timeoutMs?: number;
-  retry?: RetryOptions;
-  breaker?: CircuitBreaker;
-  concurrency?: Semaphore;
+  baseURL?: string | undefined;
+  headers?: Record<string, string> | undefined;
+  timeoutMs?: number | undefined;
+  retry?: RetryOptions | undefined;
+  breaker?: CircuitBreaker | undefined;
+  concurrency?: Semaphore | undefined;
 }
 
 export function createOpenAIClient(options: OpenAIConnectionOptions): OpenAI {

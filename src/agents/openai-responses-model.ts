@@ -47,22 +47,22 @@ export interface OpenAIResponsesModelOptions {
   /** The API key (from the environment; see model-factory.ts). */
   apiKey: string;
   /** @default https://api.openai.com/v1 */
-  baseURL?: string;
+  baseURL?: string | undefined;
   model: string;
-  temperature?: number;
-  topP?: number;
+  temperature?: number | undefined;
+  topP?: number | undefined;
   /** Cap on output tokens per call when the request does not set one. */
-  maxOutputTokens?: number;
+  maxOutputTokens?: number | undefined;
   /** Further body parameters, e.g. `{ reasoning: { effort: 'low', summary: 'auto' } }` for reasoning summaries. */
-  extra?: Record<string, unknown>;
-  headers?: Record<string, string>;
+  extra?: Record<string, unknown> | undefined;
+  headers?: Record<string, string> | undefined;
   /** Where the chains are kept. @default in memory (lost on restart: the next turn starts a new chain) */
-  conversationState?: RemoteConversationState;
+  conversationState?: RemoteConversationState | undefined;
   /** Budget of one model call, retries included. @default 120000 */
-  timeoutMs?: number;
-  retry?: RetryOptions;
-  breaker?: CircuitBreaker;
-  concurrency?: Semaphore;
+  timeoutMs?: number | undefined;
+  retry?: RetryOptions | undefined;
+  breaker?: CircuitBreaker | undefined;
+  concurrency?: Semaphore | undefined;
 }
 
 const AgentChain = z.object({

@@ -1,9 +1,9 @@
 // Full-jitter exponential backoff: a delay drawn uniformly from [0, min(maxMs, baseMs · 2^attempt)).
 export interface BackoffOptions {
   /** @default 500 */
-  baseMs?: number;
+  baseMs?: number | undefined;
   /** @default 15000 */
-  maxMs?: number;
+  maxMs?: number | undefined;
 }
 
 export function backoffDelay(attempt: number, options: BackoffOptions = {}, random = Math.random): number {

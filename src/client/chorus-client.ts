@@ -62,27 +62,27 @@ export interface ChorusClientOptions {
   /** `ws://host:port/ws` or `wss://…`. */
   url: string;
   /** A JWT, or a function called before every connection (again after close 4001, token expired). */
-  token?: string | TokenProvider;
+  token?: string | TokenProvider | undefined;
   /** Display name, used when the token has no `sub`. */
-  user?: string;
+  user?: string | undefined;
   /** Keeps each thread's resume cursor (e.g. `storageCursorStore(localStorage)`). @default in memory */
-  cursorStore?: CursorStore;
+  cursorStore?: CursorStore | undefined;
   /** The WebSocket class. @default globalThis.WebSocket */
-  WebSocket?: WebSocketClass;
+  WebSocket?: WebSocketClass | undefined;
   /** Connect as soon as the client is made (on the next microtask). @default true */
-  autoConnect?: boolean;
+  autoConnect?: boolean | undefined;
   /** Bound for a request's reply (and for a post's each attempt). @default 10000 */
-  requestTimeoutMs?: number;
+  requestTimeoutMs?: number | undefined;
   /** Bound for opening the socket and getting `welcome`. @default 10000 */
-  connectTimeoutMs?: number;
+  connectTimeoutMs?: number | undefined;
   /** After this long without any frame, a `ping` is sent. @default 5000 */
-  pingIntervalMs?: number;
+  pingIntervalMs?: number | undefined;
   /** When nothing arrives this long after a ping, the connection is taken for dead and replaced. @default 4000 */
-  pingTimeoutMs?: number;
+  pingTimeoutMs?: number | undefined;
   /** Reconnect delays (full jitter). @default { baseMs: 500, maxMs: 15000 } */
-  reconnect?: BackoffOptions;
+  reconnect?: BackoffOptions | undefined;
   /** A post is given up (state `failed`) after this many answered or timed-out attempts. @default 10 */
-  maxPostAttempts?: number;
+  maxPostAttempts?: number | undefined;
 }
 
 export interface ClientEvents {
@@ -627,8 +627,8 @@ export class ChorusClient extends Emitter<ClientEvents> {
   /** In browsers: reconnect at once when the network comes back; probe the connection when it goes. */
   private listenToNetwork(): () => void {
     const target = globalThis as {
-      addEventListener?: (type: string, listener: () => void) => void;
-      removeEventListener?: (type: string, listener: () => void) => void;
+      addEventListener?: ((type: string, listener: () => void) => void) | undefined;
+      removeEventListener?: ((type: string, listener: () => void) => void) | undefined;
     };
     if (typeof target.addEventListener !== 'function' || typeof target.removeEventListener !== 'function')
       return () => undefined;

@@ -8,7 +8,7 @@ export interface LivenessOptions {
   timeoutMs: number;
   sendPing: () => void;
   onDead: (silentForMs: number) => void;
-  now?: () => number;
+  now?: (() => number) | undefined;
 }
 
 export class Liveness {

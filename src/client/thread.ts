@@ -112,7 +112,7 @@ export interface ThreadTransport {
 
 export interface ThreadOptions {
   /** Resume after this cursor (default: the client's cursor store, else the newest messages). */
-  cursor?: string | null;
+  cursor?: string | null | undefined;
 }
 
 export class ChorusThread extends Emitter<ThreadEvents> {

@@ -53,7 +53,7 @@ export type AuthResult =
       reason: AuthFailure;
       /** Why, safe to show and to log: never the token or a claim's value. */
       detail: string;
-      cause?: unknown;
+      cause?: unknown | undefined;
     };
 
 export interface Authenticator {

@@ -52,7 +52,7 @@ interface Subscription {
   holds: number;
   held: LiveFrame[];
   /** Bytes waiting in `held` (unset: none), counted against maxHeldBytes. */
-  heldBytes?: number;
+  heldBytes?: number | undefined;
 }
 
 export class Connection implements ThreadViewer {

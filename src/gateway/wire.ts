@@ -7,8 +7,8 @@
 import type { WebSocket } from 'ws';
 
 interface SenderInternals {
-  _state?: unknown;
-  sendFrame?: (list: Buffer[], callback?: (error?: Error) => void) => void;
+  _state?: unknown | undefined;
+  sendFrame?: ((list: Buffer[], callback?: (error?: Error) => void) => void) | undefined;
 }
 
 /** ws's Sender state when it is not busy (its DEFAULT). */

@@ -27,23 +27,23 @@ export type AgentLike = Agent | { readonly agent: Agent };
 export interface AgentGroupChatOptions {
   agents: readonly AgentLike[];
   /** @default new SequentialSelection() */
-  selectionStrategy?: SelectionStrategy;
+  selectionStrategy?: SelectionStrategy | undefined;
   /** @default none: only `maximumIterations` ends a run, and isComplete stays false */
-  terminationStrategy?: TerminationStrategy;
+  terminationStrategy?: TerminationStrategy | undefined;
   /** Cap on agent turns per invocation (SK's TerminationStrategy.maximum_iterations). @default 99 */
-  maximumIterations?: number;
+  maximumIterations?: number | undefined;
   /** Whether a complete chat may be invoked again (isComplete is cleared). @default false */
-  automaticReset?: boolean;
+  automaticReset?: boolean | undefined;
   /** Wall-clock limit of one invocation, enforced mid-message. */
-  timeoutMs?: number;
+  timeoutMs?: number | undefined;
   /** Initial messages (oldest first). */
-  messages?: readonly ChatMessageInput[];
+  messages?: readonly ChatMessageInput[] | undefined;
 }
 
 export interface GroupInvokeOptions {
-  signal?: AbortSignal;
+  signal?: AbortSignal | undefined;
   /** Runs exactly one turn of this agent (SK's `invoke(agent)`); termination is not consulted. */
-  agent?: AgentLike;
+  agent?: AgentLike | undefined;
 }
 
 const DEFAULT_MAXIMUM_ITERATIONS = 99;

@@ -19,24 +19,24 @@ import { drive, type StreamingChatItem } from './run-chat.ts';
 
 export interface ChatAgentOptions extends CreateModelOptions {
   name: string;
-  description?: string;
+  description?: string | undefined;
   instructions: string;
   /** A model client, or a spec (`{ provider: 'openai-chat', model: 'gpt-5-mini' }`) for the model factory. */
   model: ModelInput;
-  tools?: readonly Tool[];
+  tools?: readonly Tool[] | undefined;
   /** The MCP servers `mcpTools` names (one pool may serve many agents; close it when done). */
-  mcpServers?: McpServerPool;
+  mcpServers?: McpServerPool | undefined;
   /** Tools of `mcpServers` this agent may call, by server: `{ files: ['read_text_file'] }`. */
-  mcpTools?: McpToolAllowList;
-  maxOutputTokens?: number;
+  mcpTools?: McpToolAllowList | undefined;
+  maxOutputTokens?: number | undefined;
   /** @default 5 */
-  maxToolRounds?: number;
+  maxToolRounds?: number | undefined;
 }
 
 export interface InvokeOptions {
   /** The conversation to continue; a new one when absent (read it back from the items). */
-  thread?: ChatHistoryAgentThread;
-  signal?: AbortSignal;
+  thread?: ChatHistoryAgentThread | undefined;
+  signal?: AbortSignal | undefined;
 }
 
 export interface AgentStreamItem extends StreamingChatItem {

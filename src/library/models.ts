@@ -9,10 +9,10 @@ export type ModelInput = ModelClient | ModelSpec;
 
 export interface CreateModelOptions {
   /** Where keys (`apiKeyEnv`, OPENAI_API_KEY), OPENAI_BASE_URL and CHORUS_MODEL are read. @default process.env */
-  env?: Readonly<Record<string, string | undefined>>;
+  env?: Readonly<Record<string, string | undefined>> | undefined;
   /** @default CHORUS_DEMO_TOKENS_PER_SECOND from `env`, else 40 */
-  demoTokensPerSecond?: number;
-  shared?: Partial<ModelFactoryShared>;
+  demoTokensPerSecond?: number | undefined;
+  shared?: Partial<ModelFactoryShared> | undefined;
 }
 
 /** Makes a model client from a spec (validated; throws on a bad spec or a missing key). */

@@ -21,8 +21,8 @@ export interface StreamingChatItem {
 /** How a run ended. */
 export interface RunOutcome {
   reason: RunEndReason;
-  detail?: string;
-  explanation?: string;
+  detail?: string | undefined;
+  explanation?: string | undefined;
 }
 
 /** A turn that failed at the model: the failed message is kept in the history first. */

@@ -20,7 +20,7 @@ interface Entry {
   position: number;
   messages: readonly Message[];
   /** Set at the end of the run that held it: the thread's live seq then (see `predict`). */
-  liveSeq?: number;
+  liveSeq?: number | undefined;
 }
 
 export class ContextCache {

@@ -53,10 +53,10 @@ export function adaptiveDeltaWindow(
   maxMs: number,
   options: {
     /** 0: only when `sample()` is called. @default 200 */
-    sampleMs?: number;
-    onSample?: (delayMs: number) => void;
+    sampleMs?: number | undefined;
+    onSample?: ((delayMs: number) => void) | undefined;
     /** The clock peer reports age by (tests). */
-    now?: () => number;
+    now?: (() => number) | undefined;
   } = {},
 ): DeltaWindow {
   if (maxMs <= baseMs) return fixedDeltaWindow(baseMs);

@@ -57,16 +57,16 @@ export interface RunManagerOptions {
   leaseMs: number;
   queueMax: number;
   /** How many stored messages a run gives the agents as context. */
-  contextMessages?: number;
+  contextMessages?: number | undefined;
   /** Text deltas arriving within this window of the last published one are merged (0: never). */
-  deltaWindowMs?: number;
+  deltaWindowMs?: number | undefined;
   /** The window grows with the event loop's delay up to this (delta-window.ts); ≤ deltaWindowMs: fixed. */
-  deltaWindowMaxMs?: number;
+  deltaWindowMaxMs?: number | undefined;
   /**
    * Call the model for a post's run while the post is being stored, when this instance holds the
    * thread's whole context (speculative-turn.ts). Needs `liveSeqOf`. @default false
    */
-  speculativeStart?: boolean;
+  speculativeStart?: boolean | undefined;
   /** The newest live seq this instance has seen of the thread (its hub), or undefined. */
   liveSeqOf?: (threadId: string) => number | undefined;
   logger: Logger;

@@ -35,25 +35,25 @@ export interface ChorusServerOptions {
    * (`{ REDIS_URL: 'redis://…', CHORUS_AUTH_SECRET: '…' }`); unset ones take their defaults.
    * Ignored when `config` is given. @default process.env
    */
-  env?: Readonly<Record<string, string | undefined>>;
+  env?: Readonly<Record<string, string | undefined>> | undefined;
   /** A configuration made with `loadConfig`; takes precedence over `env`. */
-  config?: Config;
+  config?: Config | undefined;
   /**
    * Where Chorus's routes live: `''` gives `/ws`, `/healthz`, `/readyz`, `/metrics` and the viewer
    * page at `/`; `'/chorus'` gives `/chorus/ws`, `/chorus/healthz` … and the page at `/chorus/`.
    * @default ''
    */
-  basePath?: string;
+  basePath?: string | undefined;
   /** A pino logger. @default JSON lines on stdout at CHORUS_LOG_LEVEL */
-  logger?: Logger;
+  logger?: Logger | undefined;
   /** @default Redis when REDIS_URL is set, else the in-memory store */
-  store?: Store;
+  store?: Store | undefined;
   /** @default the teams of CHORUS_TEAM_FILE, else the built-in ones (see docs/teams.md) */
-  teams?: TeamRegistry;
+  teams?: TeamRegistry | undefined;
   /** @default from the CHORUS_AUTH_* settings (development mode without them) */
-  authenticator?: Authenticator;
+  authenticator?: Authenticator | undefined;
   /** The instance's cap on model streams (exported as metrics). @default CHORUS_MODEL_CONCURRENCY */
-  modelConcurrency?: Semaphore;
+  modelConcurrency?: Semaphore | undefined;
 }
 
 export interface ChorusServer {

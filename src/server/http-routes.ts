@@ -19,9 +19,9 @@ export interface HttpRoutesOptions {
   /** '' or a path like `/chorus` (no trailing slash) that every route is under. */
   basePath: string;
   /** The server requires a token (the viewer shows a token field). */
-  authRequired?: boolean;
+  authRequired?: boolean | undefined;
   /** Handlers tried first (the `/v1` API, AG-UI): each answers its own paths and returns true. */
-  extraHandlers?: ReadonlyArray<(request: IncomingMessage, response: ServerResponse) => boolean>;
+  extraHandlers?: ReadonlyArray<(request: IncomingMessage, response: ServerResponse) => boolean> | undefined;
 }
 
 type Route = (request: IncomingMessage, response: ServerResponse) => Promise<void> | void;

@@ -59,8 +59,8 @@ interface Lease {
 
 export interface MemoryStoreOptions {
   /** Keep at most this many messages per thread (0: keep all). */
-  historyMaxLength?: number;
-  logger?: Logger;
+  historyMaxLength?: number | undefined;
+  logger?: Logger | undefined;
 }
 
 export class MemoryStore implements Store {

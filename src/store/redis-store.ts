@@ -44,30 +44,30 @@ import {
 
 export interface RedisStoreOptions {
   /** `redis://` URL of a standalone server (or of one Cluster node: `connect` detects a Cluster). */
-  url?: string;
+  url?: string | undefined;
   /** ioredis options for a standalone server, applied over `url`. */
-  redis?: RedisOptions;
+  redis?: RedisOptions | undefined;
   /** A Redis Cluster: startup nodes and ioredis Cluster options. Takes precedence over `url`. */
   cluster?: { nodes: ClusterNode[]; options?: ClusterOptions };
   /** Prefix of every key and channel. @default 'chorus' */
-  prefix?: string;
+  prefix?: string | undefined;
   /**
    * Keep about this many messages per thread (`XADD MAXLEN ~`: at least this many, trimmed by
    * whole stream nodes); 0 keeps all. @default 0
    */
-  historyMaxLength?: number;
+  historyMaxLength?: number | undefined;
   /** @default a silent logger */
-  logger?: Logger;
+  logger?: Logger | undefined;
   /** How long a clientMessageId is remembered for idempotent posts. @default 86400 */
-  idempotencyTtlSeconds?: number;
+  idempotencyTtlSeconds?: number | undefined;
   /** A command without a reply after this long fails with `unavailable`. @default 5000 */
-  commandTimeoutMs?: number;
+  commandTimeoutMs?: number | undefined;
   /** Timeout of `ping()`. @default 1000 */
-  pingTimeoutMs?: number;
+  pingTimeoutMs?: number | undefined;
   /** Upper bound of the jittered exponential reconnect backoff. @default 2000 */
-  reconnectMaxDelayMs?: number;
+  reconnectMaxDelayMs?: number | undefined;
   /** How long `connect` waits for Redis. @default 10000 */
-  connectTimeoutMs?: number;
+  connectTimeoutMs?: number | undefined;
 }
 
 /** Stored history entries carry this schema version in their `v` field. */

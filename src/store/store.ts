@@ -20,7 +20,7 @@ export interface ThreadRecord {
   epoch: string;
   createdAt: string;
   /** The thread's most recent `run-end` event (absent before its first run ends). */
-  lastRunEnd?: Extract<ThreadEvent, { type: 'run-end' }>;
+  lastRunEnd?: Extract<ThreadEvent, { type: 'run-end' }> | undefined;
 }
 
 export interface StoredItem {
@@ -141,7 +141,7 @@ export interface PostInput {
   /** The most posts that may wait for a run (`busy` beyond). */
   queueMax: number;
   /** When set and no run is active, the same step starts a run that answers the queue. */
-  start?: StartRunOptions;
+  start?: StartRunOptions | undefined;
 }
 
 export interface StartRunOptions {
@@ -154,7 +154,7 @@ export interface StartRunOptions {
    * The caller holds the thread's messages up to `offset` of `epoch` (from an earlier claim): the
    * claim then carries only later ones, when the thread's epoch is still `epoch`.
    */
-  contextAfter?: ContextMark;
+  contextAfter?: ContextMark | undefined;
 }
 
 export interface ContextMark {
@@ -210,8 +210,8 @@ export interface RunState {
 
 export interface RunEnd {
   reason: Extract<ThreadEvent, { type: 'run-end' }>['reason'];
-  detail?: string;
-  explanation?: string;
+  detail?: string | undefined;
+  explanation?: string | undefined;
 }
 
 export interface FinishResult {

@@ -34,11 +34,11 @@ export interface TeamBuildOptions {
   /** The iteration cap of teams that set no `maxIterations` (CHORUS_MAX_ITERATIONS). */
   maxIterations: number;
   /** Tools agents may name, by name (registered by the application). */
-  tools?: ReadonlyMap<string, Tool>;
+  tools?: ReadonlyMap<string, Tool> | undefined;
   /** Where `${NAME}` references of MCP server definitions are read. @default process.env */
-  environment?: Environment;
+  environment?: Environment | undefined;
   /** For MCP server connections. @default silent */
-  logger?: Logger;
+  logger?: Logger | undefined;
 }
 
 /**

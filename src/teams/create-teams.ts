@@ -15,11 +15,11 @@ import { builtInTeamDefinition, DEMO_TEAM, DEMO_TEAM_NAME, OPENAI_TEAM_NAME, Tea
 
 export interface CreateTeamsOptions {
   /** Where `apiKeyEnv` variables are read. @default process.env */
-  env?: Readonly<Record<string, string | undefined>>;
+  env?: Readonly<Record<string, string | undefined>> | undefined;
   /** What the instance's model clients share (Responses state, concurrency, breakers). */
-  shared?: Partial<ModelFactoryShared>;
+  shared?: Partial<ModelFactoryShared> | undefined;
   /** Tools that team-file agents may name (`tools: [get_weather]`). */
-  tools?: readonly Tool[];
+  tools?: readonly Tool[] | undefined;
 }
 
 export async function createTeamsFromConfig(

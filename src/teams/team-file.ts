@@ -269,12 +269,12 @@ export interface LoadedTeamFile {
 
 export interface ParseTeamFileOptions {
   /** For messages, and to tell JSON from YAML by extension. @default '<team file>' */
-  fileName?: string;
-  format?: 'yaml' | 'json';
+  fileName?: string | undefined;
+  format?: 'yaml' | 'json' | undefined;
   /** When given, every `apiKeyEnv` must name a variable set here. */
-  env?: Readonly<Record<string, string | undefined>>;
+  env?: Readonly<Record<string, string | undefined>> | undefined;
   /** The tools the application registered; when given, every name an agent lists must be one. */
-  tools?: readonly string[];
+  tools?: readonly string[] | undefined;
 }
 
 /** Keys refused anywhere in a team file: secrets go into the environment. */

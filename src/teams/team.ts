@@ -21,7 +21,7 @@ export interface Team {
   agentNames: readonly string[];
   multitask: MultitaskPolicy;
   /** Posts that may wait per thread; undefined: the instance's CHORUS_QUEUE_MAX. */
-  queueMax?: number;
+  queueMax?: number | undefined;
   createGroupChat(): GroupChat;
   /** Model clients the team uses (to delete remote conversation state with a thread). */
   models(): readonly ModelClient[];
@@ -29,7 +29,7 @@ export interface Team {
 
 export interface TeamRegistryOptions {
   /** Releases what the teams share (their MCP server connections); called once by `close()`. */
-  close?: () => Promise<void>;
+  close?: (() => Promise<void>) | undefined;
 }
 
 export class TeamRegistry {
@@ -114,7 +114,7 @@ export const DEMO_TEAM: TeamDefinition = builtInTeamDefinition(
 export function createDemoTeam(options: {
   tokensPerSecond: number;
   maxIterations: number;
-  model?: ModelClient;
+  model?: ModelClient | undefined;
 }): Team {
   const model = options.model ?? new DemoModel({ tokensPerSecond: options.tokensPerSecond });
   const demoSpec: ModelSpec = { provider: 'demo' };

@@ -201,7 +201,7 @@ describe('client SDK features', () => {
     await expect(unknown.once('run-end')).rejects.toMatchObject({ code: 'not-found' });
     const kept = chorus.thread('kept-thread');
     const ended = kept.once('run-end');
-    kept.close();
+    void kept.close();
     await expect(ended).rejects.toMatchObject({ code: 'closed' });
 
     proxy.blackhole();

@@ -144,6 +144,10 @@ const TSCONFIG = {
     module: 'nodenext',
     moduleResolution: 'nodenext',
     strict: true,
+    // What `tsc --init` turns on (TypeScript 5.9): a consumer passing `{ thread }` with `thread`
+    // possibly undefined must typecheck, so the declarations say `| undefined` on optional fields.
+    exactOptionalPropertyTypes: true,
+    noUncheckedIndexedAccess: true,
     noEmit: true,
     skipLibCheck: true,
     // The consumer's own: the package brings @types/ws (its declarations import it) and with it @types/node.
@@ -222,18 +226,23 @@ describe('the packed package, installed in a new project', () => {
     expect(result.authors).toEqual(expect.arrayContaining(['consumer', 'planner', 'writer', 'reviewer']));
   });
 
-  it('has declarations for every entry, and the examples of docs/client.md and README.md typecheck against them', async () => {
+  it('has declarations for every entry, and the examples of docs/client.md, README.md and docs/library.md typecheck against them (with tsc --init’s strictness)', async () => {
     await writeFile(join(consumer, 'tsconfig.json'), JSON.stringify(TSCONFIG, null, 2));
     await writeFile(join(consumer, 'types.ts'), TYPES_PROGRAM);
     const examples = [
       ...codeBlocks(new URL('../../docs/client.md', import.meta.url), 'ts'),
-      // The README's examples that import the package (the library ones import ../src/index.ts).
-      ...codeBlocks(new URL('../../README.md', import.meta.url), 'ts').filter((block) =>
-        block.code.includes("from 'chorus"),
-      ),
-    ];
+      // The README's and docs/library.md's examples, the library ones (which import
+      // ../src/index.ts, to run in this repository) pointed at the package.
+      ...codeBlocks(new URL('../../README.md', import.meta.url), 'ts'),
+      ...codeBlocks(new URL('../../docs/library.md', import.meta.url), 'ts'),
+    ].filter((block) => /from '(chorus|\.\.\/src\/index\.ts)/.test(block.code));
     expect(examples.map((example) => example.name)).toEqual(expect.arrayContaining(['ask.ts', 'embed.ts']));
-    for (const example of examples) await writeFile(join(consumer, example.name), example.code);
+    for (const [index, example] of examples.entries()) {
+      await writeFile(
+        join(consumer, `${index}-${example.name}`),
+        example.code.replaceAll("from '../src/index.ts'", "from 'chorus'"),
+      );
+    }
     await exec(process.execPath, [tsc, '-p', '.'], consumer);
   });
 

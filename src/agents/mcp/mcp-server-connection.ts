@@ -25,7 +25,7 @@ export interface McpToolListing {
   /** The server's tools now, or the last ones known when it cannot be reached (undefined: never listed). */
   tools: readonly McpTool[] | undefined;
   /** Why the server cannot be reached now. */
-  error?: string;
+  error?: string | undefined;
 }
 
 export interface McpServerConnectionOptions {

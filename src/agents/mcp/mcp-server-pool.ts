@@ -8,8 +8,8 @@ import { McpServerName, McpServerSpec } from './mcp-server-spec.ts';
 
 export interface McpServerPoolOptions {
   /** Where `${NAME}` references in `args`, `env`, `cwd` and `headers` are read. @default process.env */
-  environment?: Environment;
-  logger?: Logger;
+  environment?: Environment | undefined;
+  logger?: Logger | undefined;
 }
 
 export class McpServerPool {

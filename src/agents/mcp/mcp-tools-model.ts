@@ -9,7 +9,7 @@ import type { McpToolset } from './mcp-tools.ts';
 export class McpToolsModel implements ModelClient {
   readonly id: string;
   readonly model: ModelClient;
-  readonly deleteConversation?: (conversationKey: string) => Promise<void>;
+  readonly deleteConversation?: ((conversationKey: string) => Promise<void>) | undefined;
   private readonly toolset: McpToolset;
 
   constructor(model: ModelClient, toolset: McpToolset) {

@@ -12,13 +12,13 @@ export interface ModelQuestion {
   name: string;
   instructions: string;
   messages: readonly Message[];
-  maxOutputTokens?: number;
+  maxOutputTokens?: number | undefined;
   signal: AbortSignal;
 }
 
 export interface ModelAnswer {
   text: string;
-  usage?: Usage;
+  usage?: Usage | undefined;
 }
 
 export async function askModel(model: ModelClient, question: ModelQuestion): Promise<ModelAnswer> {

@@ -13,18 +13,18 @@ import { SequentialSelection } from './sequential.ts';
 export interface LlmSelectionOptions {
   model: ModelClient;
   /** Rules for the choice, added to the built-in prompt (for example "after the writer, the reviewer"). */
-  instructions?: string;
+  instructions?: string | undefined;
   /** Questions asked again after an answer that names no agent. @default 2 */
-  maxRetries?: number;
+  maxRetries?: number | undefined;
   /** Picks when the model never names an agent. @default new SequentialSelection() */
-  fallback?: SelectionStrategy;
+  fallback?: SelectionStrategy | undefined;
   /** Most recent messages the model reads. @default 30 */
-  historyLimit?: number;
+  historyLimit?: number | undefined;
   /** Whether the agent that spoke last may be chosen again. @default true */
-  allowRepeatedSpeaker?: boolean;
-  maxOutputTokens?: number;
+  allowRepeatedSpeaker?: boolean | undefined;
+  maxOutputTokens?: number | undefined;
   /** Called with every decision (for logs and tests). */
-  onDecision?: (decision: LlmSelectionDecision) => void;
+  onDecision?: ((decision: LlmSelectionDecision) => void) | undefined;
 }
 
 export interface LlmSelectionDecision {

@@ -7,9 +7,9 @@ import { SequentialSelection } from './sequential.ts';
 
 export interface MentionSelectionOptions {
   /** Picks when the last message mentions no agent. @default new SequentialSelection() */
-  fallback?: SelectionStrategy;
+  fallback?: SelectionStrategy | undefined;
   /** Whether an agent mentioning itself picks itself again. @default false */
-  allowSelfMention?: boolean;
+  allowSelfMention?: boolean | undefined;
 }
 
 export class MentionSelection implements SelectionStrategy {

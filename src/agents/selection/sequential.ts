@@ -6,7 +6,7 @@ import type { SelectionContext, SelectionStrategy } from '../group-chat.ts';
 
 export interface SequentialSelectionOptions {
   /** Name of the agent that speaks first. @default the first agent */
-  initialAgent?: string;
+  initialAgent?: string | undefined;
 }
 
 export class SequentialSelection implements SelectionStrategy {

@@ -11,14 +11,14 @@ import { describeScope, TerminationDetail, watches } from './detail.ts';
 export interface LlmJudgeTerminationOptions {
   model: ModelClient;
   /** When the conversation is done, in words (for example "the reviewer approved the answer"). */
-  instructions?: string;
+  instructions?: string | undefined;
   /** Only messages from these agents are judged. @default every agent */
-  agents?: readonly string[];
+  agents?: readonly string[] | undefined;
   /** Most recent messages the judge reads. @default 30 */
-  historyLimit?: number;
+  historyLimit?: number | undefined;
   /** Questions asked again after an answer that is neither yes nor no. @default 1 */
-  maxRetries?: number;
-  maxOutputTokens?: number;
+  maxRetries?: number | undefined;
+  maxOutputTokens?: number | undefined;
 }
 
 export interface Verdict {

@@ -6,10 +6,10 @@ import { describeScope, TerminationDetail, watches } from './detail.ts';
 export interface RegexTerminationOptions {
   /** A RegExp, or its source (with `flags`). */
   pattern: RegExp | string;
-  flags?: string;
-  agents?: readonly string[];
+  flags?: string | undefined;
+  agents?: readonly string[] | undefined;
   /** @default 'approval' */
-  detail?: string;
+  detail?: string | undefined;
 }
 
 export class RegexTermination implements TerminationStrategy {

@@ -6,10 +6,10 @@ import { describeScope, TerminationDetail, watches } from './detail.ts';
 export interface TextMentionTerminationOptions {
   text: string;
   /** Only messages from these agents count. @default every agent */
-  agents?: readonly string[];
-  ignoreCase?: boolean;
+  agents?: readonly string[] | undefined;
+  ignoreCase?: boolean | undefined;
   /** @default 'approval' */
-  detail?: string;
+  detail?: string | undefined;
 }
 
 export class TextMentionTermination implements TerminationStrategy {

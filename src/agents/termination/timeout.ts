@@ -7,7 +7,7 @@ import { TerminationDetail } from './detail.ts';
 export interface TimeoutTerminationOptions {
   timeoutMs: number;
   /** Clock, for tests. @default Date.now */
-  now?: () => number;
+  now?: (() => number) | undefined;
 }
 
 export class TimeoutTermination implements TerminationStrategy {

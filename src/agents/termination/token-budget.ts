@@ -5,9 +5,9 @@ import type { TerminationContext, TerminationDecision, TerminationStrategy } fro
 import { TerminationDetail } from './detail.ts';
 
 export interface TokenBudgetTerminationOptions {
-  maxTotalTokens?: number;
-  maxInputTokens?: number;
-  maxOutputTokens?: number;
+  maxTotalTokens?: number | undefined;
+  maxInputTokens?: number | undefined;
+  maxOutputTokens?: number | undefined;
 }
 
 const LIMITS = [
