@@ -99,4 +99,19 @@ describe('SIGTERM', () => {
     expectDeltasAddUp(streamedMessages(events));
     expect(await server.exited).toEqual({ code: 0, signal: null });
   });
+
+  it('exits 0 on SIGTERM after its log reader went away (chorus-server | head)', async () => {
+    const server = await spawnServer({ CHORUS_DRAIN_MS: '200' });
+    servers.push(server);
+    // The read ends of its stdout and stderr close: every log line after this fails with EPIPE.
+    server.process.stdout?.destroy();
+    server.process.stderr?.destroy();
+    server.kill('SIGTERM');
+    // It used to spin for ever in the logger's exit flush, retrying the failed write.
+    const exit = await Promise.race([
+      server.exited,
+      new Promise<'still running'>((resolve) => setTimeout(() => resolve('still running'), 10_000)),
+    ]);
+    expect(exit).toEqual({ code: 0, signal: null });
+  });
 });

@@ -1,5 +1,9 @@
 // What `npm start` shows: JSON log lines when stdout is not a terminal (a container, a pipe), one
 // readable line per record at a terminal, and in both cases the URL to open said in plain words.
+// Arguments are not configuration: --help and --version answer, anything else is refused (exit 2)
+// instead of a server starting with the defaults.
+import { execFile } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { prettyLogStream } from '../../src/server/pretty-log-stream.ts';
 import { spawnServer } from '../support/server.ts';
@@ -32,5 +36,28 @@ describe('start-up output', () => {
       '03:04:06 ERROR request failed\nError: boom\n    at here\n',
       'not json\n',
     ]);
+  });
+
+  const main = (args: string[]) =>
+    new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
+      execFile(
+        process.execPath,
+        ['src/main.ts', ...args],
+        { timeout: 10_000, env: { PATH: process.env.PATH ?? '', PORT: '0' } },
+        (error, stdout, stderr) => resolve({ code: error ? (error.code as number) : 0, stdout, stderr }),
+      );
+    });
+
+  it('answers --help and --version, and refuses an unknown argument with exit 2', async () => {
+    const help = await main(['--help']);
+    expect(help).toMatchObject({ code: 0, stderr: '' });
+    expect(help.stdout).toMatch(/^usage: chorus-server/);
+    expect(help.stdout).toContain('environment variables');
+    const { version } = JSON.parse(readFileSync('package.json', 'utf8')) as { version: string };
+    expect(await main(['-v'])).toMatchObject({ code: 0, stdout: `${version}\n` });
+    // It used to start a server on the default port (it ran until killed: code null here).
+    const unknown = await main(['bogus']);
+    expect(unknown.code).toBe(2);
+    expect(unknown.stderr).toContain('unexpected argument "bogus"');
   });
 });
