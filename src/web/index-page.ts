@@ -22,6 +22,7 @@ export function renderIndexPage(options: IndexPageOptions): string {
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>Chorus</title>
+<link rel="icon" href="data:image/svg+xml,%3Csvg xmlns='http://www.w3.org/2000/svg' viewBox='0 0 16 16'%3E%3Ccircle cx='8' cy='8' r='7' fill='%230b57d0'/%3E%3C/svg%3E">
 <link rel="stylesheet" href="${base}/viewer.css">
 <script type="module" src="${base}/viewer.js"></script>
 </head>
@@ -53,7 +54,7 @@ export function renderIndexPage(options: IndexPageOptions): string {
 </div>
 <div id="announcer" class="visually-hidden" aria-live="polite"></div>
 <button type="button" id="jump" hidden>Jump to latest</button>
-<form id="composer" class="composer">
+<form id="composer" class="composer" aria-label="Write a message">
   <label for="message" class="visually-hidden">Message</label>
   <textarea id="message" rows="1" placeholder="Ask the team…" autocomplete="off"></textarea>
   <button type="submit">Send</button>

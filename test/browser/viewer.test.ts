@@ -163,6 +163,7 @@ describe('the viewer on one instance', () => {
         ...createDemoTeam({ tokensPerSecond: 400, maxIterations: 3, model: new FailingModel() }),
         name: 'failing',
       },
+      { ...createDemoTeam({ tokensPerSecond: 10, maxIterations: 3 }), name: 'slow' },
     ]);
     server = await startServer({}, { teams });
   });
@@ -318,6 +319,40 @@ describe('the viewer on one instance', () => {
       .toBe(true);
     expect(await page.locator('#jump').isVisible()).toBe(false);
     await page.screenshot({ path: `${ARTIFACTS}/jump-to-latest.png` });
+    await page.close();
+  });
+
+  it('keeps the keyboard user’s place: Stop leaves the focus in the composer, Save on Settings; every control in a landmark', async () => {
+    const page = await browser.newPage();
+    const icons: string[] = [];
+    page.on('response', (response) => {
+      if (response.status() >= 400) icons.push(`${response.status()} ${response.url()}`);
+    });
+    await page.goto(`${server.url}/`);
+    await page.getByLabel('Team').selectOption('slow');
+    await ask(page, 'Take your time');
+    const stop = page.getByRole('button', { name: 'Stop' });
+    await stop.waitFor({ timeout: 10_000 });
+    await stop.focus();
+    await page.keyboard.press('Enter');
+    await expect.poll(() => stop.isVisible()).toBe(false);
+    // Focus used to fall to <body> when Stop hid itself.
+    expect(await page.evaluate(() => document.activeElement?.id)).toBe('message');
+
+    await page.getByText('Settings').click();
+    await page.getByLabel('Your name').fill('kim');
+    await page.getByLabel('Your name').press('Enter');
+    await expect.poll(() => page.locator('#settings').getAttribute('open')).toBeNull();
+    expect(await page.evaluate(() => document.activeElement?.tagName)).toBe('SUMMARY');
+
+    // Not only serious ones: the composer used to sit outside every landmark (region, moderate).
+    await page.evaluate(axe.source);
+    const violations = await page.evaluate(async () => {
+      const result = await (window as unknown as { axe: typeof axe }).axe.run(document);
+      return result.violations.map((violation) => `${violation.impact}: ${violation.id}`);
+    });
+    expect(violations).toEqual([]);
+    expect(icons).toEqual([]);
     await page.close();
   });
 

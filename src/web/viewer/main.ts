@@ -198,6 +198,8 @@ function render(): void {
   ui.copyLink.hidden = current === null;
   ui.loadOlder.hidden = !current?.hasOlder;
   const running = current?.run != null;
+  // Stop disappears when the run ends (pressed or not): a keyboard user's focus stays in the composer.
+  if (!running && document.activeElement === ui.stop) ui.message.focus();
   ui.stop.hidden = !running;
   document.body.dataset.run = current ? (running ? 'active' : 'idle') : 'none';
   ui.run.textContent = !current
@@ -431,6 +433,8 @@ ui.settingsForm.addEventListener('submit', (event) => {
   if (name) storage?.setItem(NAME_KEY, name);
   if (ui.token) storage?.setItem(TOKEN_KEY, ui.token.value.trim());
   ui.settings.open = false;
+  // The form closed around the focus: it goes back to what opened it.
+  ui.settings.querySelector('summary')?.focus();
   // Names and tokens go in the handshake: a new connection carries them. Posts not stored yet
   // (waiting, or refused — say, by a viewer's token that was just replaced) go along with it, under
   // the same clientMessageId, so one already stored is not stored twice.
