@@ -7,7 +7,7 @@ export const USAGE = `Usage: chorus <command> [options]
 Commands:
   new [--team <name>] [--id <threadId>]   create a thread; prints its id
   watch <threadId> [--cursor <cursor>]    print the thread live (author: text), resuming across disconnects
-  post <threadId> <text>                  post a message; prints its id
+  post <threadId> <text…>                 post a message (its words joined by spaces); prints its id
   history <threadId> [--limit <n>] [--json]   print the stored messages, oldest first
 
 Options:
@@ -73,6 +73,7 @@ export function parseCliOptions(
   if (values.help) return { ok: false, help: true, message: '' };
   const [command, ...rest] = positionals;
   if (command === undefined) return { ok: false, help: true, message: 'no command given' };
+  if (command === 'help') return { ok: false, help: true, message: '' };
   if (!COMMANDS.has(command)) return { ok: false, help: false, message: `unknown command "${command}"` };
   const name = command as CliOptions['command'];
   const [least, most] = ARITY[name];
@@ -85,6 +86,13 @@ export function parseCliOptions(
   const timeoutMs = values.timeout === undefined ? 10_000 : Number(values.timeout);
   if (!Number.isInteger(timeoutMs) || timeoutMs <= 0)
     return { ok: false, help: false, message: `--timeout must be a positive number of milliseconds` };
+  const url = values.url ?? env.CHORUS_URL ?? 'ws://localhost:8080/ws';
+  if (!isWebSocketUrl(url))
+    return {
+      ok: false,
+      help: false,
+      message: `${values.url === undefined ? 'CHORUS_URL' : '--url'} must be a ws:// or wss:// URL (like ws://localhost:8080/ws), got ${JSON.stringify(url)}`,
+    };
   const limit = values.limit === undefined ? undefined : Number(values.limit);
   if (limit !== undefined && (!Number.isInteger(limit) || limit <= 0))
     return { ok: false, help: false, message: `--limit must be a positive integer` };
@@ -93,7 +101,7 @@ export function parseCliOptions(
     options: {
       command: name,
       positionals: rest,
-      url: values.url ?? env.CHORUS_URL ?? 'ws://localhost:8080/ws',
+      url,
       token: values.token ?? env.CHORUS_TOKEN,
       user: values.user ?? env.CHORUS_USER,
       timeoutMs,
@@ -104,4 +112,13 @@ export function parseCliOptions(
       json: values.json ?? false,
     },
   };
+}
+
+function isWebSocketUrl(text: string): boolean {
+  try {
+    const { protocol } = new URL(text);
+    return protocol === 'ws:' || protocol === 'wss:';
+  } catch {
+    return false;
+  }
 }

@@ -56,6 +56,12 @@ describe('chorus new, post, history', () => {
     expect((await runCli(['watch'], env)).code).toBe(2);
     expect((await runCli(['frobnicate'], env)).code).toBe(2);
     expect((await runCli(['history', 'x', '--limit', 'lots'], env)).code).toBe(2);
+    // A URL that is none (it used to be tried, and exit 3 as if no server were there).
+    const notUrl = await runCli(['new', '--url', 'notaurl']);
+    expect(notUrl.code).toBe(2);
+    expect(notUrl.stderr).toContain('--url must be a ws:// or wss:// URL');
+    expect((await runCli(['new'], { CHORUS_URL: 'http://localhost:8080/ws' })).code).toBe(2);
+    expect((await runCli(['help'], env)).stdout).toContain('Usage: chorus <command>');
     const help = await runCli(['--help']);
     expect(help.code).toBe(0);
     expect(help.stdout).toMatch(/^Usage: chorus/);
