@@ -221,6 +221,19 @@ describe('the /v1 API without authentication', () => {
       status: 400,
       body: { code: 'bad-frame', message: 'limit: must be a whole number' },
     });
+    // A limit past a bound names the bound (it said "must be a whole number" of 1001).
+    expect(await call('GET', `/v1/threads/${threadId}/messages?limit=1001`)).toMatchObject({
+      status: 413,
+      body: { code: 'too-large', message: 'limit: at most 1000' },
+    });
+    expect(await call('GET', `/v1/threads/${threadId}/messages?limit=0`)).toMatchObject({
+      status: 400,
+      body: { code: 'bad-frame', message: 'limit: at least 1' },
+    });
+    expect(await call('GET', `/v1/threads/${threadId}/messages?limit=1.5`)).toMatchObject({
+      status: 400,
+      body: { code: 'bad-frame', message: 'limit: must be a whole number' },
+    });
   });
 
   it('serves the OpenAPI document', async () => {

@@ -25,7 +25,13 @@ export const ThreadId = Cancel.shape.threadId;
 
 export const HistoryQuery = z.strictObject({
   before: History.shape.before,
-  limit: z.coerce.number({ error: 'must be a whole number' }).int().min(1).max(1000).optional(),
+  // Each check names its own bound: a schema-wide error would say "must be a whole number" of 1001.
+  limit: z.coerce
+    .number({ error: 'must be a whole number' })
+    .int({ error: 'must be a whole number' })
+    .min(1, { error: 'at least 1' })
+    .max(1000, { error: 'at most 1000' })
+    .optional(),
 });
 
 export const StreamQuery = z.strictObject({ cursor: History.shape.before });
