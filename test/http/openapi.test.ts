@@ -74,4 +74,38 @@ describe('docs/openapi.json', () => {
     for (const operation of ['createThread', 'post', 'history'])
       expect(statuses.get(operation)).toContain('413');
   });
+
+  it("answers every operation's 129-character thread id with a status its responses list", async () => {
+    const document = JSON.parse(renderOpenApi()) as {
+      paths: Record<string, Record<string, { operationId?: string; responses?: Record<string, unknown> }>>;
+    };
+    const longId = 'x'.repeat(129);
+    const answered: Array<{ operation: string; status: number; listed: string[] }> = [];
+    for (const [path, item] of Object.entries(document.paths)) {
+      if (!path.includes('{threadId}')) continue;
+      for (const [method, operation] of Object.entries(item)) {
+        if (!operation.operationId) continue; // `parameters`
+        const reply = await request(
+          server.url,
+          method.toUpperCase(),
+          `/v1${path.replace('{threadId}', longId)}`,
+          {
+            ...(method === 'post' ? { body: { text: 'hi' }, headers: { 'idempotency-key': 'k' } } : {}),
+          },
+        );
+        answered.push({
+          operation: operation.operationId,
+          status: reply.status,
+          listed: Object.keys(operation.responses ?? {}),
+        });
+      }
+    }
+    expect(answered.map((each) => each.operation).sort()).toEqual(
+      ['cancel', 'deleteThread', 'getThread', 'history', 'post', 'stream'].sort(),
+    );
+    for (const { operation, status, listed } of answered) {
+      expect({ operation, status }).toEqual({ operation, status: 413 });
+      expect(listed, operation).toContain(String(status));
+    }
+  });
 });

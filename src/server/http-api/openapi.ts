@@ -45,8 +45,9 @@ const json = (name: keyof typeof components, description: string) => ({
 });
 
 /** The error responses an operation can give, by the codes it may answer with. */
-const errors = (...codes: ErrorCode[]) =>
-  Object.fromEntries(
+const errors = (...listed: ErrorCode[]) => {
+  const codes = [...new Set(listed)];
+  return Object.fromEntries(
     [...new Set(codes.map((code) => errorStatus[code]))].map((status) => [
       String(status),
       json(
@@ -58,6 +59,7 @@ const errors = (...codes: ErrorCode[]) =>
       ),
     ]),
   );
+};
 
 /** Every operation's: each request takes a rate-limit token first (protocol.md, Limits). */
 const common = [
@@ -67,6 +69,8 @@ const common = [
   ErrorCode.unavailable,
   ErrorCode.internal,
 ];
+/** Every operation on a thread's path: the thread id (a path parameter) may be over its 128 characters. */
+const onThread = [...common, ErrorCode.forbidden, ErrorCode.notFound, ErrorCode.tooLarge];
 const threadIdParameter = { name: 'threadId', in: 'path', required: true, schema: schema(ThreadId, 'input') };
 const queryParameters = (query: z.ZodObject) =>
   Object.entries(query.shape).map(([name, type]) => ({
@@ -103,13 +107,7 @@ export function openApiDocument(basePath: string): JsonSchema {
           responses: {
             '201': json('ThreadCreated', 'created'),
             '200': json('ThreadCreated', 'the thread exists (existing: true); nothing changed'),
-            ...errors(
-              ...common,
-              ErrorCode.forbidden,
-              ErrorCode.notFound,
-              ErrorCode.rateLimited,
-              ErrorCode.tooLarge,
-            ),
+            ...errors(...common, ErrorCode.forbidden, ErrorCode.notFound, ErrorCode.tooLarge),
           },
         },
       },
@@ -119,7 +117,7 @@ export function openApiDocument(basePath: string): JsonSchema {
           operationId: 'getThread',
           responses: {
             '200': json('Thread', 'the thread'),
-            ...errors(...common, ErrorCode.forbidden, ErrorCode.notFound),
+            ...errors(...onThread),
           },
         },
         delete: {
@@ -127,7 +125,7 @@ export function openApiDocument(basePath: string): JsonSchema {
           summary: 'Delete the thread (an active run is cancelled)',
           responses: {
             '200': json('ThreadDeleted', 'deleted'),
-            ...errors(...common, ErrorCode.forbidden, ErrorCode.notFound),
+            ...errors(...onThread),
           },
         },
       },
@@ -139,7 +137,7 @@ export function openApiDocument(basePath: string): JsonSchema {
           parameters: queryParameters(HistoryQuery),
           responses: {
             '200': json('HistoryPage', 'a page'),
-            ...errors(...common, ErrorCode.forbidden, ErrorCode.notFound, ErrorCode.tooLarge),
+            ...errors(...onThread),
           },
         },
         post: {
@@ -156,14 +154,7 @@ export function openApiDocument(basePath: string): JsonSchema {
           requestBody: { required: true, content: { 'application/json': { schema: ref('PostRequest') } } },
           responses: {
             '202': json('Posted', 'stored (or, with duplicate: true, stored before); the run follows'),
-            ...errors(
-              ...common,
-              ErrorCode.forbidden,
-              ErrorCode.notFound,
-              ErrorCode.busy,
-              ErrorCode.rateLimited,
-              ErrorCode.tooLarge,
-            ),
+            ...errors(...onThread, ErrorCode.busy),
           },
         },
       },
@@ -174,7 +165,7 @@ export function openApiDocument(basePath: string): JsonSchema {
           summary: 'Cancel the active run (runId null when none was active)',
           responses: {
             '200': json('Cancelled', 'cancelled'),
-            ...errors(...common, ErrorCode.forbidden, ErrorCode.notFound),
+            ...errors(...onThread),
           },
         },
       },
@@ -193,7 +184,7 @@ export function openApiDocument(basePath: string): JsonSchema {
               description: 'the stream: `subscribed`, the backlog, the in-flight snapshot, then live events',
               content: { 'text/event-stream': { schema: { type: 'string' } } },
             },
-            ...errors(...common, ErrorCode.forbidden, ErrorCode.notFound, ErrorCode.rateLimited),
+            ...errors(...onThread),
           },
         },
       },
