@@ -26,6 +26,7 @@ import { startFailoverSweep } from './failover-sweep.ts';
 import { startHeartbeat } from './heartbeat.ts';
 import { createAgUiRoute } from './ag-ui/ag-ui-route.ts';
 import { createHttpApi } from './http-api/http-api.ts';
+import { agUiMethods, withRouteHeaders } from './http-api/route-headers.ts';
 import { createHttpRoutes } from './http-routes.ts';
 import { createUpgradeHandler } from './upgrade.ts';
 
@@ -166,7 +167,10 @@ function assemble(parts: {
     logger,
     basePath,
     authRequired: authConfigured(config),
-    extraHandlers: [httpApi.handle, agUi.handle],
+    extraHandlers: [
+      withRouteHeaders(httpApi.handle, httpApi.methods),
+      withRouteHeaders(agUi.handle, agUiMethods(basePath)),
+    ],
   });
   const upgrades = createUpgradeHandler({ context, isDraining, path: `${basePath}/ws` });
   const stopHeartbeat = startHeartbeat(connections, config.heartbeatMs);

@@ -236,6 +236,33 @@ describe('the /v1 API without authentication', () => {
     });
   });
 
+  it("answers a method a path does not take 400 with that path's methods in Allow", async () => {
+    const cases: Array<[string, string, string]> = [
+      ['GET', '/v1/threads', 'POST'],
+      ['OPTIONS', '/v1/threads', 'POST'],
+      ['PUT', '/v1/threads/t1', 'GET, DELETE'],
+      ['DELETE', '/v1/threads/t1/messages', 'GET, POST'],
+      ['GET', '/v1/threads/t1/cancel', 'POST'],
+      ['POST', '/v1/threads/t1/stream', 'GET'],
+      ['POST', '/v1/openapi.json', 'GET'],
+      ['GET', '/ag-ui', 'POST'],
+      ['PATCH', '/ag-ui/demo', 'POST'],
+    ];
+    for (const [method, path, allow] of cases) {
+      const reply = await call(method, path);
+      expect({ method, path, status: reply.status, allow: reply.headers.get('allow') }).toEqual({
+        method,
+        path,
+        status: 400,
+        allow,
+      });
+    }
+    // A path that is no endpoint is 404, with no Allow; an answered request has none either.
+    for (const path of ['/v1/nothing-here', '/v1/threads/t1/nothing', '/ag-ui/demo/extra'])
+      expect((await call('PUT', path)).headers.get('allow'), path).toBeNull();
+    expect((await call('GET', '/v1/openapi.json')).headers.get('allow')).toBeNull();
+  });
+
   it('serves the OpenAPI document', async () => {
     const reply = await call('GET', '/v1/openapi.json');
     expect(reply.status).toBe(200);

@@ -26,6 +26,11 @@ import { ThreadStream } from './thread-stream.ts';
 export interface HttpApi {
   /** Answers `<basePath>/v1/…` and returns true; false (response untouched) for any other path. */
   handle(request: IncomingMessage, response: ServerResponse): boolean;
+  /**
+   * The methods a path takes: null when it is not under `<basePath>/v1`, [] when it is no endpoint
+   * there (answered 404).
+   */
+  methods(pathname: string): readonly string[] | null;
   /** Ends every open stream (the server is closing). */
   close(): void;
 }
@@ -155,41 +160,48 @@ export function createHttpApi(context: GatewayContext, basePath: string): HttpAp
       .end(document);
   };
 
-  /** The handler for a method and path under `/v1`, with the path's thread id. */
-  const route = (method: string, path: string): { handler: Handler; threadId: string } | 'method' | null => {
-    if (path === '/openapi.json') return method === 'GET' ? { handler: openApi, threadId: '' } : 'method';
-    if (path === '/threads')
-      return method === 'POST' ? { handler: createThreadRoute, threadId: '' } : 'method';
-    const match = /^\/threads\/([^/]+)(\/messages|\/cancel|\/stream)?$/.exec(path);
-    if (!match) return null;
-    const threadId = decodePathSegment(match[1]!);
-    const table: Record<string, Record<string, Handler>> = {
-      '': { GET: getThread, DELETE: deleteThread },
-      '/messages': { GET: history, POST: post },
-      '/cancel': { POST: cancel },
-      '/stream': { GET: stream },
-    };
-    const handler = table[match[2] ?? '']?.[method];
-    return handler ? { handler, threadId } : 'method';
+  const onThread: Record<string, Record<string, Handler>> = {
+    '': { GET: getThread, DELETE: deleteThread },
+    '/messages': { GET: history, POST: post },
+    '/cancel': { POST: cancel },
+    '/stream': { GET: stream },
   };
+
+  /** The handlers by method of a path under `/v1`, with its thread id's segment; null: no endpoint. */
+  const endpoint = (path: string): { handlers: Record<string, Handler>; segment: string } | null => {
+    if (path === '/openapi.json') return { handlers: { GET: openApi }, segment: '' };
+    if (path === '/threads') return { handlers: { POST: createThreadRoute }, segment: '' };
+    const match = /^\/threads\/([^/]+)(\/messages|\/cancel|\/stream)?$/.exec(path);
+    const handlers = match && onThread[match[2] ?? ''];
+    return handlers ? { handlers, segment: match[1]! } : null;
+  };
+
+  /** The path under `/v1` of a request, or null when it is not under `/v1`. */
+  const apiPath = (pathname: string): string | null =>
+    pathname === prefix || pathname.startsWith(`${prefix}/`) ? pathname.slice(prefix.length) : null;
 
   return {
     handle(request, response) {
       const url = requestUrl(request);
-      if (!url) return false;
-      if (url.pathname !== prefix && !url.pathname.startsWith(`${prefix}/`)) return false;
+      const path = url && apiPath(url.pathname);
+      if (!url || path === null) return false;
       const method = request.method ?? 'GET';
       answer(request, response, context, async () => {
-        const found = route(method, url.pathname.slice(prefix.length));
+        const found = endpoint(path);
         if (found === null) throw new RequestError(ErrorCode.notFound, 'no such endpoint');
-        if (found === 'method') {
-          response.setHeader('allow', 'GET, POST, DELETE');
-          throw new RequestError(ErrorCode.badFrame, `${method} is not allowed here`);
-        }
-        if (found.threadId !== '') parse(ThreadId, found.threadId, 'thread id');
-        await found.handler(request, response, url, found.threadId);
+        const handler = Object.hasOwn(found.handlers, method) ? found.handlers[method] : undefined;
+        // The Allow header of this answer is set by the route headers (route-headers.ts).
+        if (!handler) throw new RequestError(ErrorCode.badFrame, `${method} is not allowed here`);
+        const threadId = found.segment === '' ? '' : decodePathSegment(found.segment);
+        if (threadId !== '') parse(ThreadId, threadId, 'thread id');
+        await handler(request, response, url, threadId);
       });
       return true;
+    },
+    methods(pathname) {
+      const path = apiPath(pathname);
+      if (path === null) return null;
+      return Object.keys(endpoint(path)?.handlers ?? {});
     },
     close() {
       for (const each of [...streams]) each.end();
