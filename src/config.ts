@@ -11,6 +11,43 @@ const flag = (on: boolean) =>
     .optional()
     .transform((value) => (value === undefined || value === '' ? on : value === '1' || value === 'true'));
 
+/**
+ * CHORUS_CORS_ORIGINS: `*`, or exact origins separated by commas (`https://app.example.com`, as a
+ * browser sends it in `Origin`: scheme, host and a port other than the scheme's, no path). Unset or
+ * empty: [], no cross-origin access.
+ */
+const corsOrigins = z
+  .string()
+  .optional()
+  .transform((value, context): '*' | readonly string[] => {
+    const entries = (value ?? '')
+      .split(',')
+      .map((entry) => entry.trim())
+      .filter((entry) => entry !== '');
+    if (entries.includes('*')) {
+      if (entries.length === 1) return '*';
+      context.addIssue({ code: 'custom', message: '`*` allows every origin: give it alone, not in a list' });
+      return z.NEVER;
+    }
+    for (const entry of entries) {
+      let origin: string | undefined;
+      try {
+        const url = new URL(entry);
+        if (url.protocol === 'http:' || url.protocol === 'https:') origin = url.origin;
+      } catch {
+        // not a URL at all
+      }
+      if (origin !== entry) {
+        context.addIssue({
+          code: 'custom',
+          message: `"${entry.slice(0, 100)}" is not an origin: write scheme://host[:port] exactly as a browser sends it, with no path or trailing slash${origin ? ` (${origin})` : ' (e.g. https://app.example.com)'}, or \`*\``,
+        });
+        return z.NEVER;
+      }
+    }
+    return entries;
+  });
+
 /** Each entry: environment variable → schema with its default. Documented in README.md. */
 export const configSchema = z.object({
   PORT: integer(8080, 0, 65535),
@@ -59,6 +96,7 @@ export const configSchema = z.object({
   CHORUS_CREATE_BURST: integer(10, 1),
   CHORUS_REQUEST_RATE: z.coerce.number().min(0).default(20),
   CHORUS_REQUEST_BURST: integer(40, 1),
+  CHORUS_CORS_ORIGINS: corsOrigins,
   CHORUS_INSTANCE_ID: z.string().optional(),
   CHORUS_LOG_LEVEL: z.string().default('info'),
   NODE_ENV: z.string().default('development'),
@@ -131,6 +169,11 @@ export interface Config {
   /** history, cancel and delete-thread requests (and the HTTP API's thread reads): one bucket. */
   requestRate: number;
   requestBurst: number;
+  /**
+   * Origins whose browser pages may call the HTTP API and AG-UI (CORS): `*` (any), exact origins, or
+   * none ([]: same-origin only).
+   */
+  corsOrigins: '*' | readonly string[];
   instanceId: string | undefined;
   /** Instances `npm start` runs in this process's place, sharing its port (multi-core; Redis only). */
   processes: number;
@@ -199,6 +242,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     createBurst: value.CHORUS_CREATE_BURST,
     requestRate: value.CHORUS_REQUEST_RATE,
     requestBurst: value.CHORUS_REQUEST_BURST,
+    corsOrigins: value.CHORUS_CORS_ORIGINS,
     instanceId: value.CHORUS_INSTANCE_ID,
     processes: value.CHORUS_PROCESSES,
     logLevel: value.CHORUS_LOG_LEVEL,

@@ -168,8 +168,8 @@ function assemble(parts: {
     basePath,
     authRequired: authConfigured(config),
     extraHandlers: [
-      withRouteHeaders(httpApi.handle, httpApi.methods),
-      withRouteHeaders(agUi.handle, agUiMethods(basePath)),
+      withRouteHeaders(httpApi.handle, httpApi.methods, config.corsOrigins),
+      withRouteHeaders(agUi.handle, agUiMethods(basePath), config.corsOrigins),
     ],
   });
   const upgrades = createUpgradeHandler({ context, isDraining, path: `${basePath}/ws` });

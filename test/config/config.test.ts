@@ -132,6 +132,29 @@ describe('loadConfig', () => {
     expect(configError({ CHORUS_HISTORY_PAGE_LIMIT: '5000' })).toContain('CHORUS_HISTORY_PAGE_LIMIT');
   });
 
+  it('reads CHORUS_CORS_ORIGINS: none by default, exact origins or *, and names it for a bad origin', () => {
+    expect(loadConfig({}).corsOrigins).toEqual([]);
+    expect(loadConfig({ CHORUS_CORS_ORIGINS: '*' }).corsOrigins).toBe('*');
+    expect(
+      loadConfig({ CHORUS_CORS_ORIGINS: 'https://app.example.com, http://localhost:3000,' }).corsOrigins,
+    ).toEqual(['https://app.example.com', 'http://localhost:3000']);
+    for (const bad of [
+      'https://app.example.com/',
+      'https://app.example.com/path',
+      'app.example.com',
+      'https://App.example.com',
+      'https://app.example.com:443',
+      'ftp://files.example.com',
+      '*, https://app.example.com',
+    ]) {
+      const message = configError({ CHORUS_CORS_ORIGINS: bad });
+      expect(message, bad).toMatch(/^invalid configuration:\n {2}CHORUS_CORS_ORIGINS: /);
+    }
+    expect(configError({ CHORUS_CORS_ORIGINS: 'https://app.example.com/' })).toContain(
+      '"https://app.example.com/" is not an origin',
+    );
+  });
+
   it('lists every invalid variable at once, one per line', () => {
     const message = configError({ PORT: 'x', CHORUS_LEASE_MS: 'y' });
     const lines = message.split('\n').slice(1);
