@@ -1,5 +1,6 @@
 // MCP servers that are not well: one whose command does not exist, one that never answers the
-// handshake, one whose process blocks (restarted once it stops answering pings) — each a tool
+// handshake, one whose process blocks (restarted once it stops answering pings, before the next
+// call), a streamable-HTTP one that goes away mid-call (noticed by a probe) — each a tool
 // error and a spec that says so, never a thrown turn. And secrets: `${NAME}` in headers and env
 // reach the server, are never logged, and an unset one is a tool error.
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, test } from 'vitest';
@@ -103,11 +104,11 @@ describe('a server that cannot be used', () => {
     expect(outcome.output).toMatch(/^error: (the MCP server "fx" is unavailable|timed out after 800 ms)/);
   });
 
-  test('a server whose process blocks is given up on at the timeout and restarted once it misses a ping', async () => {
-    // Calls get 2 s; starting the process may take longer on a busy machine, so the test lets the
-    // connection be made by a listing (bounded by connectTimeoutMs) before each timed call.
+  test('a server whose process blocks is given up on at the timeout, and the next call reaches a restarted one', async () => {
+    // Calls get 4 s; starting the process may take longer on a busy machine, so the test lets the
+    // first connection be made by a listing (bounded by connectTimeoutMs).
     const servers = pool(
-      { fx: stdioServerSpec({ timeoutMs: 2000, connectTimeoutMs: 15_000 }) },
+      { fx: stdioServerSpec({ timeoutMs: 4000, connectTimeoutMs: 15_000 }) },
       { environment: {} },
     );
     const connection = servers.get('fx')!;
@@ -118,20 +119,35 @@ describe('a server that cannot be used', () => {
     const before = await tools.get('fx__instance')!.invoke('{}', { signal: signal() });
     expect(before.output).toMatch(/^pid \d+$/);
     expect(await tools.get('fx__freeze')!.invoke('{}', { signal: signal() })).toEqual({
-      output: 'error: timed out after 2000 ms',
+      output: 'error: timed out after 4000 ms',
       isError: true,
     });
-    // The ping after the given-up call waits at most 5 s, then the session is dropped.
-    await eventually(
-      () => !connection.connected,
-      'the blocked server is dropped after a missed ping',
-      15_000,
-    );
-    expect((await connection.listTools(signal())).error).toBeUndefined(); // started again
+    // At once: this call waits for the ping after the given-up one (1 s), which the blocked
+    // process misses, and goes to a new process. It used to go to the blocked one and time out.
     const after = await tools.get('fx__instance')!.invoke('{}', { signal: signal() });
     expect(after.isError, after.output).toBe(false);
     expect(after.output).toMatch(/^pid \d+$/);
     expect(after.output).not.toBe(before.output);
+  });
+});
+
+describe('a streamable-HTTP server that goes away mid-call', () => {
+  test('the call fails as unavailable within about a second, not at its timeout', async () => {
+    const fixture = await startHttpMcpServer();
+    const servers = pool({ web: { url: fixture.url, timeoutMs: 20_000 } }, { environment: {} });
+    const [hang] = new McpToolset(servers, { web: ['hang'] }).tools();
+    expect((await servers.get('web')!.listTools(signal())).error).toBeUndefined();
+    const call = hang!.invoke('{}', { signal: signal() });
+    await eventually(() => fixture.hangs() === 1, 'the call reached the server');
+    const diedAt = Date.now();
+    fixture.die(); // as its process exiting: the response stream is cut, new connections refused
+    const outcome = await call;
+    // It used to wait for the whole 20 s and say "timed out".
+    expect(Date.now() - diedAt).toBeLessThan(5000);
+    expect(outcome.isError).toBe(true);
+    expect(outcome.output).toMatch(
+      /^error: the MCP server "web" is unavailable \(.+\); the next call tries again$/,
+    );
   });
 });
 

@@ -2,7 +2,8 @@
 // every run and agent of the instance. It is made lazily, on the first listing or call, and
 // remade after it broke: a server process that died, an HTTP session that is gone, a transport
 // error, or a server that does not answer a ping after a call was given up on (a hung server is
-// restarted). A failed attempt to connect makes listings wait a backoff (1 s doubling to 30 s)
+// restarted before the next call). During a call over HTTP the server is probed every second, so
+// one that went away fails the call at once rather than at its deadline. A failed attempt to connect makes listings wait a backoff (1 s doubling to 30 s)
 // before the next attempt, so that a dead server does not slow every model call; a tool call
 // always tries again. Tool lists are cached per connection, paged through, and fetched again
 // after a `tools/list_changed` notification or a reconnect. Secrets in `env` and `headers` are
@@ -47,6 +48,10 @@ const RETRY_MAX_MS = 30_000;
 const MAX_TOOL_PAGES = 100;
 const STDERR_LINE_BYTES = 2000;
 const TERMINATE_SESSION_MS = 1000;
+/** A healthy server answers a ping at once; one that does not within this is taken as blocked. */
+const PING_TIMEOUT_MS = 1000;
+/** While a call is in flight over HTTP, how often the server is probed (a dead one is dropped). */
+const LIVENESS_INTERVAL_MS = 1000;
 
 export class McpServerConnection {
   readonly name: string;
@@ -65,7 +70,12 @@ export class McpServerConnection {
   private toolsVersion = 0;
   private lastKnownTools: readonly McpTool[] | undefined;
   private failure: { message: string; attempts: number; retryAt: number } | undefined;
-  private readonly checking = new WeakSet<Client>();
+  /** Pings after a given-up call, by session: the next call waits for the verdict. */
+  private readonly healthChecks = new Map<Client, Promise<void>>();
+  /** Sessions with a liveness probe in flight (one at a time). */
+  private readonly probing = new WeakSet<Client>();
+  /** Why a session was dropped: the failure its pending calls report. */
+  private readonly dropReasons = new WeakMap<Client, unknown>();
   private readonly background = new Set<Promise<void>>();
   private closed = false;
 
@@ -107,7 +117,14 @@ export class McpServerConnection {
    * which the server gets a cancellation and a ping tells whether it still answers.
    */
   async callTool(tool: string, args: Record<string, unknown>, signal: AbortSignal): Promise<McpCallResult> {
-    const session = await raceAbort(this.connect(), signal);
+    let session = await raceAbort(this.connect(), signal);
+    const verdict = this.healthChecks.get(session.client);
+    if (verdict !== undefined) {
+      // An earlier call was given up on: a blocked server is not sent another one.
+      await raceAbort(verdict, signal);
+      session = await raceAbort(this.connect(), signal);
+    }
+    const stopWatching = this.watchLiveness(session);
     try {
       return await session.client.callTool({ name: tool, arguments: args }, undefined, {
         signal,
@@ -119,8 +136,12 @@ export class McpServerConnection {
         this.checkHealth(session);
         throw signal.reason;
       }
+      const reason = this.dropReasons.get(session.client);
+      if (reason !== undefined) throw reason instanceof Error ? reason : new Error(errorText(reason));
       if (isConnectionFailure(error)) this.drop(session, error);
       throw error;
+    } finally {
+      stopWatching();
     }
   }
 
@@ -244,9 +265,14 @@ export class McpServerConnection {
       },
     );
     const transport = this.createTransport();
+    const session = { client, transport };
     client.onclose = () => this.clientOnClose(client);
-    client.onerror = (error) => this.logger.debug({ err: error }, 'mcp server transport error');
-    return { client, transport };
+    client.onerror = (error) => {
+      this.logger.debug({ err: error }, 'mcp server transport error');
+      // A response stream that broke mid-call, say: whether the server is still there decides.
+      if (this.session === session) this.probe(session);
+    };
+    return session;
   }
 
   private createTransport(): Transport {
@@ -308,6 +334,7 @@ export class McpServerConnection {
 
   /** Forgets a broken session (closing it in the background) so that the next use reconnects. */
   private drop(session: Session, error: unknown): void {
+    if (!this.dropReasons.has(session.client)) this.dropReasons.set(session.client, error);
     if (this.session === session) {
       this.session = undefined;
       this.tools = undefined;
@@ -320,18 +347,52 @@ export class McpServerConnection {
     this.track(this.closeSession(session));
   }
 
-  /** After a call was given up on: a server that does not answer a ping is dropped (and restarted on use). */
+  /**
+   * After a call was given up on: a server that does not answer a ping at once is dropped (and
+   * restarted on use). The next call waits for this verdict rather than queueing behind a
+   * blocked process.
+   */
   private checkHealth(session: Session): void {
-    if (this.session !== session || this.checking.has(session.client)) return;
-    this.checking.add(session.client);
+    if (this.session !== session || this.healthChecks.has(session.client)) return;
+    const check = session.client
+      .ping({ timeout: Math.min(this.connectTimeoutMs, PING_TIMEOUT_MS) })
+      .then(
+        () => undefined,
+        (error: unknown) => this.drop(session, error),
+      )
+      .finally(() => this.healthChecks.delete(session.client));
+    this.healthChecks.set(session.client, check);
+    this.track(check);
+  }
+
+  /**
+   * While a call is in flight over HTTP: a server that went away (its process died, the
+   * connection is refused) is noticed by a probe within about a second and the session dropped,
+   * which fails the call as unavailable at once — the SDK's transport would otherwise wait for
+   * the response until the call's deadline. A probe that only times out drops nothing: a server
+   * busy with a long call is not blocked, and the call's own deadline governs. Stdio needs no
+   * probe: a process that exits closes the transport.
+   */
+  private watchLiveness(session: Session): () => void {
+    if (!(session.transport instanceof StreamableHTTPClientTransport)) return () => undefined;
+    const timer = setInterval(() => this.probe(session), LIVENESS_INTERVAL_MS);
+    timer.unref();
+    return () => clearInterval(timer);
+  }
+
+  private probe(session: Session): void {
+    if (this.session !== session || this.probing.has(session.client)) return;
+    this.probing.add(session.client);
     this.track(
       session.client
         .ping({ timeout: Math.min(this.connectTimeoutMs, 5000) })
         .then(
           () => undefined,
-          (error: unknown) => this.drop(session, error),
+          (error: unknown) => {
+            if (isConnectionFailure(error) && !isTimeout(error)) this.drop(session, error);
+          },
         )
-        .finally(() => this.checking.delete(session.client)),
+        .finally(() => this.probing.delete(session.client)),
     );
   }
 
