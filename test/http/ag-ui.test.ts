@@ -54,7 +54,8 @@ describe('AG-UI at /ag-ui', () => {
       env: { FAKE_KEY: 'sk-fake' },
       tools: [getWeather],
     });
-    server = await startServer({}, { teams });
+    // Every request of this file comes from one address: room for all of them in its buckets.
+    server = await startServer({ CHORUS_POST_BURST: '50', CHORUS_CREATE_BURST: '50' }, { teams });
   });
 
   afterAll(async () => {
@@ -151,6 +152,32 @@ describe('AG-UI at /ag-ui', () => {
       ['user', 'And now?'],
       ['assistant', 'Still sunny.'],
     ]);
+  });
+
+  it('keeps each client’s conversation in the thread’s order when others post on the thread too', async () => {
+    const threadId = uniqueId('agui-two');
+    const [ada, bob] = [agentFor(threadId), agentFor(threadId)];
+    const ask = async (agent: HttpAgent, text: string, answer: string) => {
+      fake.script(chatAnswer(answer));
+      agent.addMessage({ id: uniqueId('m'), role: 'user', content: text });
+      const { failure } = await runOnce(agent);
+      expect(failure).toBeUndefined();
+    };
+    await ask(ada, 'Ada asks', 'Answer one.');
+    // Bob holds only his question: HttpAgent kept it first and put Ada's turn after it.
+    await ask(bob, 'Bob asks', 'Answer two.');
+    // Ada holds her turn and her new question: Bob's turn went after it.
+    await ask(ada, 'Ada again', 'Answer three.');
+    const thread = [
+      ['user', 'Ada asks'],
+      ['assistant', 'Answer one.'],
+      ['user', 'Bob asks'],
+      ['assistant', 'Answer two.'],
+      ['user', 'Ada again'],
+      ['assistant', 'Answer three.'],
+    ];
+    expect(ada.messages.map((message) => [message.role, message.content])).toEqual(thread);
+    expect(bob.messages.map((message) => [message.role, message.content])).toEqual(thread.slice(0, 4));
   });
 
   it('a retried request posts nothing twice', async () => {

@@ -119,10 +119,13 @@ export function createAgUiRoute(context: GatewayContext, basePath: string): AgUi
       const cut = through === null ? -1 : items.findIndex((item) => item.message.id === through);
       const shown = cut < 0 ? items : items.slice(0, cut + 1);
       if (shown.length === 0) return;
-      emit({
-        type: EventType.MESSAGES_SNAPSHOT,
-        messages: toAgUiMessages(shown.map((item) => item.message)),
-      });
+      const messages = toAgUiMessages(shown.map((item) => item.message));
+      // HttpAgent merges a snapshot into what it holds: those it knows stay in its own order, the
+      // others go at the end. Where others posted in between, that is not the thread's order; an
+      // empty snapshot first makes it drop what it holds and take the snapshot's order whole.
+      if (!mergeKeepsOrder(input.messages, messages))
+        emit({ type: EventType.MESSAGES_SNAPSHOT, messages: [] });
+      emit({ type: EventType.MESSAGES_SNAPSHOT, messages });
     };
     const latest = async () => (await context.store.readLatest(threadId, config.backlogLimit)).items;
 
@@ -219,4 +222,19 @@ function textOf(content: string | ReadonlyArray<{ type: string; text?: string }>
 function answeredIn(items: readonly StoredItem[], messageId: string): boolean {
   const index = items.findIndex((item) => item.message.id === messageId);
   return index >= 0 && items.slice(index + 1).some((item) => item.message.role !== 'user');
+}
+
+/**
+ * Whether an AG-UI client holding `held` ends up with exactly `snapshot`'s order after merging it
+ * (its messages the snapshot has, in its own order, then the snapshot's others).
+ */
+export function mergeKeepsOrder(
+  held: readonly { id: string }[],
+  snapshot: readonly { id: string }[],
+): boolean {
+  const inSnapshot = new Set(snapshot.map((message) => message.id));
+  const kept = held.filter((message) => inSnapshot.has(message.id)).map((message) => message.id);
+  const keptIds = new Set(kept);
+  const merged = [...kept, ...snapshot.filter((message) => !keptIds.has(message.id)).map((m) => m.id)];
+  return merged.every((messageId, index) => messageId === snapshot[index]?.id);
 }
