@@ -41,6 +41,7 @@ import {
   type RetryOptions,
 } from './model-retry.ts';
 import { partsOf } from './openai-chat-model.ts';
+import { raceAbort } from './tools.ts';
 import { InMemoryConversationState, type RemoteConversationState } from './remote-conversation-state.ts';
 
 export interface OpenAIResponsesModelOptions {
@@ -167,7 +168,44 @@ export class OpenAIResponsesModel implements ModelClient {
       ...(this.options.topP === undefined ? {} : { top_p: this.options.topP }),
       ...(maxTokens === undefined ? {} : { max_output_tokens: maxTokens }),
     };
-    const stream = await this.client.responses.create(body, { signal });
+    // The request has its own abort: a response the provider stored is named only by the
+    // stream's first event, and a turn aborted before it (a cancel right after the post) would
+    // leave a stored response no one knows of. Then the request lives on in the background until
+    // that event (ORPHAN_GRACE_MS at most) and the response is deleted; the turn ends at once.
+    const http = new AbortController();
+    let named = false;
+    const stopRequest = () => {
+      if (named || key === undefined) http.abort(signal.reason);
+    };
+    signal.addEventListener('abort', stopRequest, { once: true });
+    const creating = this.client.responses.create(body, { signal: http.signal });
+    let iterator: AsyncIterator<ResponseStreamEvent> | undefined;
+    /** The read in flight: when the turn is aborted during it, its event is the orphan's. */
+    let inFlight: Promise<IteratorResult<ResponseStreamEvent>> | undefined;
+    const read = () => (inFlight = iterator!.next());
+    const abandon = (first: () => Promise<IteratorResult<ResponseStreamEvent>>) => {
+      signal.removeEventListener('abort', stopRequest);
+      if (signal.aborted && !named && key !== undefined) void this.deleteOrphan(first, read, http);
+      else http.abort();
+    };
+    try {
+      iterator = (await raceAbort(creating, signal))[Symbol.asyncIterator]();
+    } catch (error) {
+      abandon(async () => {
+        iterator = (await creating)[Symbol.asyncIterator]();
+        return read();
+      });
+      throw error;
+    }
+    const stream: AsyncIterable<ResponseStreamEvent> = {
+      [Symbol.asyncIterator]: () => ({
+        next: async () => {
+          const result = await raceAbort(read(), signal);
+          inFlight = undefined;
+          return result;
+        },
+      }),
+    };
 
     // The conversation's chains as read above, updated and saved as the response progresses.
     const updated: ConversationChains = chains ?? { v: 1, agents: {} };
@@ -192,6 +230,7 @@ export class OpenAIResponsesModel implements ModelClient {
     };
     const hooks: ResponseHooks = {
       created: async (responseId) => {
+        named = true;
         const current = record();
         if (!current.responseIds.includes(responseId)) current.responseIds.push(responseId);
         await save();
@@ -206,7 +245,42 @@ export class OpenAIResponsesModel implements ModelClient {
         await save();
       },
     };
-    yield* responsesEvents(stream, signal, hooks);
+    try {
+      yield* responsesEvents(stream, signal, hooks);
+    } finally {
+      abandon(() => inFlight ?? read());
+    }
+  }
+
+  /**
+   * Reads an abandoned response stream (`first` gives its next event, `read` the ones after) until
+   * the event that names the response, then stops it and deletes the response; gives up after
+   * ORPHAN_GRACE_MS.
+   */
+  private async deleteOrphan(
+    first: () => Promise<IteratorResult<ResponseStreamEvent>>,
+    read: () => Promise<IteratorResult<ResponseStreamEvent>>,
+    http: AbortController,
+  ): Promise<void> {
+    const timer = setTimeout(() => http.abort(), ORPHAN_GRACE_MS);
+    try {
+      let next = first;
+      for (let events = 0; events < 100; events += 1) {
+        const { value, done } = await next();
+        if (done) return;
+        if (value.type === 'response.created') {
+          http.abort();
+          await this.client.responses.delete(value.response.id, { maxRetries: 2 });
+          return;
+        }
+        next = read;
+      }
+    } catch {
+      // Aborted before the event came, or the provider failed: nothing more can be learned.
+    } finally {
+      clearTimeout(timer);
+      http.abort();
+    }
   }
 
   private async readChains(key: string): Promise<ConversationChains | undefined> {
@@ -336,6 +410,9 @@ function ownPartsInput(parts: readonly Part[]): ResponseInputItem[] {
   }
   return items;
 }
+
+/** How long an abandoned response's request may live on to learn the response's id. */
+const ORPHAN_GRACE_MS = 10_000;
 
 function responsesTool(tool: ToolSpec): FunctionTool {
   return {

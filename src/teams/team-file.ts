@@ -117,16 +117,33 @@ export const TerminationSpec: z.ZodType<TerminationSpec> = z.lazy(() =>
       ignoreCase: z.boolean().optional(),
       detail: detailName,
     }),
-    z.strictObject({
-      type: z.literal('regex'),
-      pattern: z.string().min(1).refine(compiles, 'not a valid regular expression'),
-      flags: z
-        .string()
-        .regex(/^[imsu]*$/, 'flags are i, m, s and u')
-        .optional(),
-      agents: agentList,
-      detail: detailName,
-    }),
+    z
+      .strictObject({
+        type: z.literal('regex'),
+        pattern: z.string().min(1).refine(compiles, 'not a valid regular expression'),
+        flags: z
+          .string()
+          .regex(/^[imsu]*$/, 'flags are i, m, s and u')
+          .refine((flags) => new Set(flags).size === flags.length, 'each flag at most once')
+          .optional(),
+        agents: agentList,
+        detail: detailName,
+      })
+      // A pattern valid alone may not be with its flags (`\a` is an error under `u`): checked
+      // together, as the strategy compiles it, so that a bad pair stops the start, not every run.
+      .superRefine(({ pattern, flags }, context) => {
+        if (flags === undefined || !compiles(pattern)) return;
+        try {
+          new RegExp(pattern, flags);
+        } catch (error) {
+          if (new Set(flags).size !== flags.length || !/^[imsu]*$/.test(flags)) return;
+          context.addIssue({
+            code: 'custom',
+            path: ['pattern'],
+            message: `not a valid regular expression with flags "${flags}": ${(error as Error).message}`,
+          });
+        }
+      }),
     z.strictObject({
       type: z.literal('llm-judge'),
       model: ModelSpec.optional(),

@@ -316,6 +316,40 @@ describe('remote conversation state', () => {
     expect(deletes).toEqual(['/v1/responses/resp_text_1', '/v1/responses/resp_text_2']);
   });
 
+  test.each([
+    ['before the provider answered', { headersDelayMs: 300 }],
+    ['before its first event', { delayMs: 600 }],
+  ])(
+    'a turn aborted %s ends at once, and the response it made is deleted when its id comes',
+    async (_when, timing) => {
+      const state = new InMemoryConversationState();
+      const model = responsesModel({ conversationState: state });
+      fake.script({ fixture: 'responses-text', ...timing });
+      const controller = new AbortController();
+      const iterator = model.stream(request({ signal: controller.signal }))[Symbol.asyncIterator]();
+      const first = iterator.next();
+      await fake.waitForRequests(1);
+      controller.abort(new Error('cancelled'));
+      // The turn does not wait for the provider.
+      await expect(within(first, 'the end after abort', 200)).rejects.toThrow('cancelled');
+      // The provider stored a response nothing knew the id of; it used to stay stored for ever.
+      await within(
+        (async () => {
+          while (!fake.requests.some((recorded) => recorded.method === 'DELETE'))
+            await new Promise((resolve) => setTimeout(resolve, 20));
+        })(),
+        'the orphan response deleted',
+        5000,
+      );
+      expect(fake.requests.filter((recorded) => recorded.method === 'DELETE').map((r) => r.path)).toEqual([
+        '/v1/responses/resp_text_1',
+      ]);
+      await fake.requests[0]!.closed;
+      // A slow stream is stopped once the id is known, not read to its end.
+      if ('delayMs' in timing) expect(fake.requests[0]!.aborted).toBe(true);
+    },
+  );
+
   test('deleteConversation of an unknown conversation sends nothing', async () => {
     await responsesModel().deleteConversation('never-seen');
     expect(fake.requests).toHaveLength(0);

@@ -24,6 +24,8 @@ export type FakeScript =
       fixture: string;
       /** Wait this long before each event (a slow stream). */
       delayMs?: number;
+      /** Wait this long before the response's headers (a provider slow to accept). */
+      headersDelayMs?: number;
       /** Destroy the socket after this many events. */
       cutAfter?: number;
       /** Send this many events, then hold the response open until the client closes it. */
@@ -204,6 +206,8 @@ async function streamFixture(
   const events = loadFixture(script.fixture).map((event) =>
     script.transform ? script.transform(event) : event,
   );
+  if (script.headersDelayMs) await new Promise((resolve) => setTimeout(resolve, script.headersDelayMs));
+  if (response.destroyed) return;
   response.writeHead(200, {
     'content-type': 'text/event-stream; charset=utf-8',
     'cache-control': 'no-cache',

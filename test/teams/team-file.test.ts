@@ -205,6 +205,28 @@ const badCases: BadCase[] = [
     ],
   },
   {
+    name: 'a flag given twice (it used to pass, then fail every run)',
+    text: lines(...AGENT, '    termination:', '      type: regex', '      pattern: ok', '      flags: ii'),
+    expected: [{ path: 'teams.review.termination.flags', line: 9, message: /each flag at most once/ }],
+  },
+  {
+    name: 'a pattern valid alone but not with its flags',
+    text: lines(
+      ...AGENT,
+      '    termination:',
+      '      type: regex',
+      '      pattern: "\\\\a{"',
+      '      flags: u',
+    ),
+    expected: [
+      {
+        path: 'teams.review.termination.pattern',
+        line: 8,
+        message: /not a valid regular expression with flags "u"/,
+      },
+    ],
+  },
+  {
     name: 'a token budget without a limit',
     text: lines(...AGENT, '    termination:', '      type: token-budget'),
     expected: [
