@@ -82,29 +82,35 @@ async function runInstance(): Promise<void> {
     instanceNumber !== undefined && config.instanceId !== undefined
       ? { ...config, instanceId: `${config.instanceId}-${instanceNumber}` }
       : config;
-  let app: App;
-  try {
-    app = await createApp({ config: instanceConfig, logger });
-    const port = await app.start();
-    if (instanceNumber === undefined) announce(port);
-  } catch (error) {
-    logger.fatal(error instanceof Error ? error.message : String(error));
-    process.exit(1);
-  }
-
+  // Signals are handled from the start: a SIGTERM that comes while the instance is starting (it
+  // may already have logged that it listens) drains it once started, rather than killing it.
+  let app: App | undefined;
+  let started: Promise<unknown> = Promise.resolve();
   let stopping = false;
   const stop = (signal: string) => {
     if (stopping) return;
     stopping = true;
     logger.info({ signal }, 'shutting down');
-    app.shutdown().then(
-      () => process.exit(0),
-      (error: unknown) => {
-        logger.error({ err: error }, 'shutdown failed');
-        process.exit(1);
-      },
-    );
+    started
+      .then(() => app?.shutdown())
+      .then(
+        () => process.exit(0),
+        (error: unknown) => {
+          logger.error({ err: error }, 'shutdown failed');
+          process.exit(1);
+        },
+      );
   };
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));
+  try {
+    app = await createApp({ config: instanceConfig, logger });
+    const starting = app.start();
+    started = starting;
+    const port = await starting;
+    if (instanceNumber === undefined && !stopping) announce(port);
+  } catch (error) {
+    logger.fatal(error instanceof Error ? error.message : String(error));
+    process.exit(1);
+  }
 }
