@@ -72,6 +72,8 @@ export class Connection implements ThreadViewer {
   missedPongs = 0;
   /** The most bytes the socket has held unsent (measured after every write: only writes make it grow). */
   private sendBufferPeak = 0;
+  /** The size of a frame over the bound sent onto an empty queue (see tooSlowFor). */
+  private oversizeAllowance = 0;
 
   constructor(socket: WebSocket, context: GatewayContext) {
     this.socket = socket;
@@ -125,8 +127,7 @@ export class Connection implements ThreadViewer {
       return;
     }
     const size = typeof frame === 'string' ? Buffer.byteLength(frame) : frame.length;
-    const needed = this.socket.bufferedAmount + size + FRAME_HEADER_BYTES + CONTROL_RESERVE_BYTES;
-    if (needed > this.context.config.maxBufferedBytes) {
+    if (this.tooSlowFor(size + FRAME_HEADER_BYTES)) {
       this.close(CloseCode.slowConsumer, 'slow consumer');
       onWritten?.();
       return;
@@ -144,16 +145,31 @@ export class Connection implements ThreadViewer {
   private sendLive(frame: LiveFrame): void {
     if (this.state === 'closed') return;
     const wire = frame.wireBytes();
-    if (
-      this.socket.bufferedAmount + wire.length + CONTROL_RESERVE_BYTES >
-      this.context.config.maxBufferedBytes
-    ) {
+    if (this.tooSlowFor(wire.length)) {
       this.close(CloseCode.slowConsumer, 'slow consumer');
       return;
     }
     if (!writeWireFrame(this.socket, wire)) this.socket.send(frame.payload, { binary: false });
     this.noteBuffered();
     this.context.metrics.countFrameOut();
+  }
+
+  /**
+   * Whether a frame of `bytes` would take the unsent bytes past CHORUS_MAX_BUFFERED_BYTES while
+   * some are still unsent. A frame onto an empty queue always goes, however big: one agent message
+   * over the bound (its `message-end` carries it whole) is not a slow reader, and refusing it
+   * closed every viewer of the thread and every later subscriber, for good. What a connection
+   * holds stays bounded: CHORUS_MAX_BUFFERED_BYTES plus its biggest frame.
+   */
+  private tooSlowFor(bytes: number): boolean {
+    const unsent = this.socket.bufferedAmount;
+    const bound = this.context.config.maxBufferedBytes;
+    if (unsent === 0) {
+      // While such a frame drains, the bound stretches by its size (then shrinks back).
+      this.oversizeAllowance = bytes + CONTROL_RESERVE_BYTES > bound ? bytes : 0;
+      return false;
+    }
+    return unsent + bytes + CONTROL_RESERVE_BYTES > bound + this.oversizeAllowance;
   }
 
   send(frame: ServerFrame | ThreadEvent): void {

@@ -10,6 +10,7 @@ import {
   createThread,
   expectDeltasAddUp,
   post,
+  readHistory,
   streamedMessages,
   subscribe,
   threadEvents,
@@ -99,5 +100,33 @@ describe('a slow consumer', () => {
     const stalledEvents = threadEvents(stalled.frames, threadId);
     expect(stalledEvents.length).toBeGreaterThan(0);
     expect(stalledEvents).toEqual(threadEvents(alice.frames, threadId).slice(0, stalledEvents.length));
+  });
+
+  it('sends a message bigger than the bound to viewers that read, live, as backlog and in history', async () => {
+    // 24,000 characters (the post limit is 32,768): some 28 KB as a frame, over the 16 KB bound.
+    const big = 'lörem ipsüm '.repeat(2000);
+    const alice = await connect(server.wsUrl, { hello: { user: 'alice' } });
+    const bob = await connect(server.wsUrl, { hello: { user: 'bob' } });
+    clients.push(alice, bob);
+    const threadId = await createThread(alice);
+    await subscribe(alice, threadId);
+    await subscribe(bob, threadId);
+    const { messageId } = await post(alice, threadId, big);
+    // It used to close both with 4008 (and every later subscriber), though neither was slow.
+    for (const viewer of [alice, bob]) {
+      const shown = await viewer.waitFor('message', (frame) => frame.message.id === messageId, 5000);
+      expect(shown.message.text).toBe(big);
+      await viewer.waitFor('run-end', () => true, 15_000);
+      expect(viewer.isOpen).toBe(true);
+    }
+    const later = await connect(server.wsUrl, { hello: { user: 'carol' } });
+    clients.push(later);
+    const { backlog } = await subscribe(later, threadId);
+    expect(backlog.map((frame) => frame.message.text)).toContain(big);
+    // History pages hold half the bound: the big message comes on a page of its own.
+    const history = await readHistory(later, threadId);
+    expect(history.map((message) => message.text)).toContain(big);
+    await later.request({ type: 'ping' }, 'pong');
+    expect(later.isOpen).toBe(true);
   });
 });

@@ -6,6 +6,7 @@ import type { ServerResponse } from 'node:http';
 export class SseResponse {
   private readonly response: ServerResponse;
   private readonly maxBufferedBytes: number;
+  private oversizeAllowance = 0;
   private readonly heartbeat: NodeJS.Timeout;
   private ended = false;
   private readonly onEnd: () => void;
@@ -42,7 +43,12 @@ export class SseResponse {
   /** Writes an already encoded chunk (an encoder's `data: …\n\n`). */
   write(chunk: string): void {
     if (this.ended) return;
-    if (this.response.writableLength + Buffer.byteLength(chunk) > this.maxBufferedBytes) {
+    // Onto an empty buffer any chunk goes (one message over the bound is no slow reader), and the
+    // bound stretches by its size while it drains, as for WebSocket (Connection.tooSlowFor).
+    const unsent = this.response.writableLength;
+    const bytes = Buffer.byteLength(chunk);
+    if (unsent === 0) this.oversizeAllowance = bytes > this.maxBufferedBytes ? bytes : 0;
+    else if (unsent + bytes > this.maxBufferedBytes + this.oversizeAllowance) {
       this.end();
       return;
     }
