@@ -59,7 +59,13 @@ export const configSchema = z.object({
   CHORUS_TEAM_FILE: z.string().optional(),
   CHORUS_DEMO_TOKENS_PER_SECOND: z.coerce.number().min(0).default(40),
   CHORUS_AUTH_SECRET: z.string().optional(),
-  CHORUS_AUTH_JWKS_URL: z.string().optional(),
+  CHORUS_AUTH_JWKS_URL: z
+    .string()
+    .refine(
+      (text) => URL.canParse(text) && /^https?:$/.test(new URL(text).protocol),
+      'must be an http:// or https:// URL',
+    )
+    .optional(),
   CHORUS_AUTH_PUBLIC_KEY: z.string().optional(),
   CHORUS_AUTH_ISSUER: z.string().optional(),
   CHORUS_AUTH_AUDIENCE: z.string().optional(),
@@ -98,7 +104,7 @@ export const configSchema = z.object({
   CHORUS_REQUEST_BURST: integer(40, 1),
   CHORUS_CORS_ORIGINS: corsOrigins,
   CHORUS_INSTANCE_ID: z.string().optional(),
-  CHORUS_LOG_LEVEL: z.string().default('info'),
+  CHORUS_LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   NODE_ENV: z.string().default('development'),
 });
 

@@ -29,9 +29,14 @@ export function isSupervisedInstance(): boolean {
   return cluster.isWorker;
 }
 
-/** The supervised instance's number (1, 2, …), for its instance id. */
+/** A process that exits before it listens this many times in a row: the supervisor gives up. */
+const START_FAILURES_BEFORE_GIVING_UP = 3;
+
+/** The supervised instance's number (1, 2, …, kept by its replacement), for its instance id. */
 export function supervisedInstanceNumber(): number | undefined {
-  return cluster.worker?.id;
+  if (!cluster.isWorker) return undefined;
+  const number = Number(process.env.CHORUS_INSTANCE_NUMBER);
+  return Number.isInteger(number) && number > 0 ? number : cluster.worker?.id;
 }
 
 export function superviseProcesses(options: SupervisorOptions): void {
@@ -40,33 +45,54 @@ export function superviseProcesses(options: SupervisorOptions): void {
   let announced = false;
   let failed = false;
   const restarts: number[] = [];
+  /** Each process's instance number: a replacement takes the number of the one it replaces. */
+  const numbers = new Map<Worker, number>();
+  const listened = new Set<Worker>();
+  let startFailures = 0;
 
-  const start = () => {
-    const worker = cluster.fork();
-    logger.info({ pid: worker.process.pid, instance: worker.id }, 'instance process started');
+  const start = (number: number) => {
+    const worker = cluster.fork({ CHORUS_INSTANCE_NUMBER: String(number) });
+    numbers.set(worker, number);
+    logger.info({ pid: worker.process.pid, instance: number }, 'instance process started');
   };
 
-  cluster.on('listening', (_worker: Worker, address) => {
+  cluster.on('listening', (worker: Worker, address) => {
+    listened.add(worker);
+    startFailures = 0;
     if (announced) return;
     announced = true;
     options.onListening(address.port);
   });
 
   cluster.on('exit', (worker, code, signal) => {
+    const number = numbers.get(worker) ?? worker.id;
+    numbers.delete(worker);
     if (stopping) {
       if (code !== 0) failed = true;
       if (Object.keys(cluster.workers ?? {}).length === 0) process.exit(failed ? 1 : 0);
       return;
     }
+    // One that never listened failed at start-up (a bad team file, a port in use …): the same
+    // would happen again, so after a few in a row the supervisor stops, as one instance would.
+    if (!listened.delete(worker)) startFailures += 1;
+    if (startFailures >= START_FAILURES_BEFORE_GIVING_UP) {
+      logger.fatal(
+        { failures: startFailures },
+        'instance processes keep failing at start-up (their error is above); stopping',
+      );
+      failed = true;
+      stop('SIGTERM');
+      return;
+    }
     logger.error(
-      { pid: worker.process.pid, instance: worker.id, code, signal },
+      { pid: worker.process.pid, instance: number, code, signal },
       'an instance process exited; starting another',
     );
     const now = Date.now();
     restarts.push(now);
     while (restarts.length > 0 && now - (restarts[0] ?? now) > RESTART_WINDOW_MS) restarts.shift();
-    if (restarts.length > RESTARTS_BEFORE_DELAY) setTimeout(start, RESTART_DELAY_MS);
-    else start();
+    if (restarts.length > RESTARTS_BEFORE_DELAY) setTimeout(() => start(number), RESTART_DELAY_MS);
+    else start(number);
   });
 
   const stop = (signal: NodeJS.Signals) => {
@@ -74,7 +100,7 @@ export function superviseProcesses(options: SupervisorOptions): void {
     stopping = true;
     logger.info({ signal }, 'stopping the instance processes');
     const workers = Object.values(cluster.workers ?? {}).filter((worker) => worker !== undefined);
-    if (workers.length === 0) process.exit(0);
+    if (workers.length === 0) process.exit(failed ? 1 : 0);
     for (const worker of workers) worker.process.kill('SIGTERM');
     setTimeout(() => {
       logger.error('instance processes did not stop in time; killing them');
@@ -85,5 +111,5 @@ export function superviseProcesses(options: SupervisorOptions): void {
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));
 
-  for (let index = 0; index < count; index += 1) start();
+  for (let number = 1; number <= count; number += 1) start(number);
 }

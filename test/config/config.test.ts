@@ -108,6 +108,17 @@ describe('loadConfig', () => {
     expect(configError({ CHORUS_CREATE_RATE: '-1' })).toContain('CHORUS_CREATE_RATE');
   });
 
+  it('names CHORUS_LOG_LEVEL and CHORUS_AUTH_JWKS_URL when they are not what they must be', () => {
+    // A log level pino does not know used to crash with its stack; a JWKS URL that is none said only "Invalid URL".
+    expect(configError({ CHORUS_LOG_LEVEL: 'verbose' })).toContain('CHORUS_LOG_LEVEL');
+    expect(loadConfig({ CHORUS_LOG_LEVEL: 'debug' }).logLevel).toBe('debug');
+    expect(configError({ CHORUS_AUTH_JWKS_URL: 'notaurl' })).toContain('CHORUS_AUTH_JWKS_URL');
+    expect(configError({ CHORUS_AUTH_JWKS_URL: 'ftp://id.example/jwks' })).toContain('http:// or https://');
+    expect(loadConfig({ CHORUS_AUTH_JWKS_URL: 'https://id.example/jwks.json' }).auth.jwksUrl).toBe(
+      'https://id.example/jwks.json',
+    );
+  });
+
   it('knows production from NODE_ENV', () => {
     expect(loadConfig({ NODE_ENV: 'production' }).production).toBe(true);
     expect(loadConfig({ NODE_ENV: 'test' }).production).toBe(false);

@@ -75,11 +75,30 @@ describe('several instance processes on one port', () => {
       await expect
         .poll(() => server.logs.filter((line) => line.msg === 'chorus listening').length, { timeout: 15_000 })
         .toBe(3);
+      // The replacement keeps the dead one's instance id (it used to take the next number).
+      const replacement = server.logs.filter((line) => line.msg === 'chorus listening')[2];
+      expect(replacement?.instanceId).toBe(`host-a-${String(started[0]?.instance)}`);
 
       server.kill('SIGTERM');
       expect(await server.exited).toEqual({ code: 0, signal: null });
     },
   );
+
+  it('stops with exit 1 when its instance processes fail at start-up, instead of restarting them for ever', async () => {
+    const prefix = uniquePrefix('processes-bad');
+    prefixes.push(prefix);
+    const attempt = spawnServer(
+      {
+        CHORUS_PROCESSES: '2',
+        REDIS_URL: redisUrl,
+        CHORUS_REDIS_PREFIX: prefix,
+        CHORUS_TEAM_FILE: '/nonexistent/teams.yaml',
+      },
+      30_000,
+    );
+    await expect(attempt).rejects.toThrow(/"code":1\b/);
+    await expect(attempt).rejects.toThrow(/keep failing at start-up/);
+  });
 
   it('refuses more than one process without Redis', async () => {
     const server = spawnServer({ CHORUS_PROCESSES: '2', REDIS_URL: '' });
