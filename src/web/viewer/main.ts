@@ -351,7 +351,9 @@ ui.main.addEventListener(
   () => {
     stick = ui.main.scrollTop + ui.main.clientHeight >= ui.main.scrollHeight - 48;
     ui.jump.hidden = stick || thread === null;
-    if (ui.main.scrollTop < 200) loadOlder();
+    // Only a reader who scrolled up loads older pages: while the backlog renders in parts, the
+    // view follows its end near the top of a short log, and that loaded older pages unasked.
+    if (!stick && ui.main.scrollTop < 200) loadOlder();
   },
   { passive: true },
 );
