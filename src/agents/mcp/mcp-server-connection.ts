@@ -3,9 +3,9 @@
 // remade after it broke: a server process that died, an HTTP session that is gone, a transport
 // error, or a server that does not answer a ping after a call was given up on (a hung server is
 // restarted before the next call). During a call over HTTP the server is probed every second, so
-// one that went away fails the call at once rather than at its deadline. A failed attempt to connect makes listings wait a backoff (1 s doubling to 30 s)
-// before the next attempt, so that a dead server does not slow every model call; a tool call
-// always tries again. Tool lists are cached per connection, paged through, and fetched again
+// one that went away fails the call at once rather than at its deadline. A failed attempt to
+// connect makes listings wait a backoff (1 s doubling to 30 s) before the next attempt, so that a
+// dead server does not slow every model call; a tool call always tries again. Tool lists are cached per connection, paged through, and fetched again
 // after a `tools/list_changed` notification or a reconnect. Secrets in `env` and `headers` are
 // expanded from the environment when the connection is made and never logged.
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
@@ -354,13 +354,9 @@ export class McpServerConnection {
    */
   private checkHealth(session: Session): void {
     if (this.session !== session || this.healthChecks.has(session.client)) return;
-    const check = session.client
-      .ping({ timeout: Math.min(this.connectTimeoutMs, PING_TIMEOUT_MS) })
-      .then(
-        () => undefined,
-        (error: unknown) => this.drop(session, error),
-      )
-      .finally(() => this.healthChecks.delete(session.client));
+    const check = this.ping(session, PING_TIMEOUT_MS, { dropOnTimeout: true }).finally(() =>
+      this.healthChecks.delete(session.client),
+    );
     this.healthChecks.set(session.client, check);
     this.track(check);
   }
@@ -384,15 +380,17 @@ export class McpServerConnection {
     if (this.session !== session || this.probing.has(session.client)) return;
     this.probing.add(session.client);
     this.track(
-      session.client
-        .ping({ timeout: Math.min(this.connectTimeoutMs, 5000) })
-        .then(
-          () => undefined,
-          (error: unknown) => {
-            if (isConnectionFailure(error) && !isTimeout(error)) this.drop(session, error);
-          },
-        )
-        .finally(() => this.probing.delete(session.client)),
+      this.ping(session, 5000, { dropOnTimeout: false }).finally(() => this.probing.delete(session.client)),
+    );
+  }
+
+  /** Pings (within `timeoutMs`, at most connectTimeoutMs); a failure drops the session, a timeout only when told. */
+  private ping(session: Session, timeoutMs: number, { dropOnTimeout }: { dropOnTimeout: boolean }) {
+    return session.client.ping({ timeout: Math.min(this.connectTimeoutMs, timeoutMs) }).then(
+      () => undefined,
+      (error: unknown) => {
+        if (dropOnTimeout || (isConnectionFailure(error) && !isTimeout(error))) this.drop(session, error);
+      },
     );
   }
 
