@@ -493,7 +493,10 @@ export class RunManager {
    */
   private async recover(lease: LeaseHandle, orphan: RunRecord): Promise<void> {
     const { store, logger, metrics } = this.options;
-    logger.warn({ threadId: lease.threadId, runId: orphan.runId }, 'recovering a run whose instance stopped');
+    logger.warn(
+      { threadId: lease.threadId, runId: orphan.runId, posts: orphan.posts.map((post) => post.messageId) },
+      'recovering a run whose instance stopped',
+    );
     const { runStart, inFlight } = foldCurrentRun((await store.currentRun(lease.threadId)).events);
     const message =
       runStart?.runId === orphan.runId && inFlight
@@ -543,7 +546,7 @@ export class RunManager {
       return result;
     };
     try {
-      log.info('run started');
+      log.info({ posts: claim.posts.map((post) => post.messageId) }, 'run started');
       const team = this.options.teams.get(claim.team);
       if (!team) {
         return await this.end(run, {

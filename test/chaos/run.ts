@@ -318,6 +318,9 @@ async function round(seed: number): Promise<RoundReport> {
       for (const [kind, ids] of Object.entries(audit)) {
         if (ids.length > 0) report.failures.push(`thread ${threadId}: ${kind}: ${ids.join(', ')}`);
       }
+      if (audit.unanswered.length + audit.doublyAnswered.length > 0) {
+        report.failures.push(explainRuns(cluster, threadId, history, list));
+      }
     }
     report.failovers = cluster.instances
       .flatMap((instance) => instance.server.logs)
@@ -333,6 +336,52 @@ async function round(seed: number): Promise<RoundReport> {
   }
   report.durationMs = Date.now() - started;
   return report;
+}
+
+/**
+ * What a failure of the post audit needs to be understood afterwards (CI keeps only this output):
+ * the stored history, what each viewer saw of runs on each connection, and the instances' log
+ * lines of the thread's runs (each names the posts it took).
+ */
+function explainRuns(
+  cluster: ChorusCluster,
+  threadId: string,
+  history: readonly { id: string; cursor: string; role: string; author: string; status: string }[],
+  viewers: readonly Viewer[],
+): string {
+  const lines = ['the runs of this thread, as seen:', '  history:'];
+  for (const entry of history) {
+    lines.push(`    ${entry.cursor} ${entry.role} ${entry.author} ${entry.id} ${entry.status}`);
+  }
+  for (const viewer of viewers) {
+    lines.push(`  ${viewer.name} (closes ${viewer.closes.join(',') || 'none'}):`);
+    viewer.segmentEvents().forEach((events, index) => {
+      const segment = viewer.segments[index]!;
+      const runs = events.flatMap((event) =>
+        event.type === 'run-start'
+          ? [`start ${event.runId} [${(event.posts ?? []).join(',')}]`]
+          : event.type === 'run-end'
+            ? [`end ${event.runId} ${event.reason}`]
+            : [],
+      );
+      const told = segment.subscribed.lastRunEnd;
+      if (told) runs.unshift(`told end ${told.runId} ${told.reason}`);
+      lines.push(
+        `    on ${segment.instance.name} from ${segment.cursor ?? 'the start'}: ${runs.join('; ') || 'no run event'}`,
+      );
+    });
+  }
+  lines.push('  instance logs:');
+  for (const instance of cluster.instances) {
+    for (const line of instance.server.logs) {
+      if (line.threadId !== threadId) continue;
+      const { msg, runId, posts, reason, time } = line;
+      lines.push(
+        `    ${instance.name} ${String(time)} ${String(msg)} ${JSON.stringify({ runId, posts, reason })}`,
+      );
+    }
+  }
+  return lines.join('\n');
 }
 
 function violations(report: RoundReport): number {

@@ -674,21 +674,34 @@ export interface RunSeen {
   endReason?: string;
 }
 
-/** Every run some viewer saw (by run id), with its posts and end. */
+/**
+ * Every run some viewer saw (by run id), with its posts and end. A run that ended while a viewer
+ * was away is told by its next `subscribed.lastRunEnd` (a failover's recovery during a Redis
+ * restart publishes its run-end while every viewer is resubscribing).
+ */
 export function runsSeen(viewers: readonly Viewer[]): Map<string, RunSeen> {
-  const runs = new Map<string, RunSeen>();
+  const starts = new Map<string, readonly string[]>();
+  const ends = new Map<string, string>();
   for (const viewer of viewers) {
-    for (const event of viewer.events()) {
+    const told = viewer.segments.flatMap((segment) =>
+      segment.subscribed.lastRunEnd ? [segment.subscribed.lastRunEnd] : [],
+    );
+    for (const event of [...told, ...viewer.events()]) {
       if (event.type === 'run-start') {
-        const known = runs.get(event.runId);
-        if (known && known.posts.join(',') !== (event.posts ?? []).join(','))
+        const posts = event.posts ?? [];
+        const known = starts.get(event.runId);
+        if (known && known.join(',') !== posts.join(','))
           throw new Error(`run ${event.runId} started twice with other posts`);
-        if (!known) runs.set(event.runId, { runId: event.runId, posts: event.posts ?? [] });
+        starts.set(event.runId, posts);
       } else if (event.type === 'run-end') {
-        const known = runs.get(event.runId) ?? { runId: event.runId, posts: [] };
-        runs.set(event.runId, { ...known, endReason: event.reason });
+        ends.set(event.runId, event.reason);
       }
     }
+  }
+  const runs = new Map<string, RunSeen>();
+  for (const runId of new Set([...starts.keys(), ...ends.keys()])) {
+    const endReason = ends.get(runId);
+    runs.set(runId, { runId, posts: starts.get(runId) ?? [], ...(endReason ? { endReason } : {}) });
   }
   return runs;
 }
