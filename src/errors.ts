@@ -9,6 +9,8 @@ interface ErrorDetail extends ErrorOptions {
   /** Overrides the kind's default for this code. */
   retryable?: boolean | undefined;
   retryAfterMs?: number | undefined;
+  /** Over HTTP, this status instead of the code's (405 for a method the path does not take). */
+  httpStatus?: number | undefined;
 }
 
 /** A request-level failure with a protocol error code, turned into an `error` frame by the gateway. */
@@ -16,12 +18,14 @@ export class RequestError extends Error {
   readonly code: ErrorCode;
   readonly retryable: boolean;
   readonly retryAfterMs: number | undefined;
+  readonly httpStatus: number | undefined;
   constructor(code: ErrorCode, message: string, detail: ErrorDetail = {}) {
     super(message, detail);
     this.name = 'RequestError';
     this.code = code;
     this.retryable = detail.retryable ?? retryableErrorCodes.has(code);
     this.retryAfterMs = detail.retryAfterMs;
+    this.httpStatus = detail.httpStatus;
   }
 }
 

@@ -131,7 +131,7 @@ describe('CORS with CHORUS_CORS_ORIGINS set to exact origins', () => {
     // A path that is no endpoint is still 404; a method a path does not take names OPTIONS too.
     expect((await preflight(server, '/v1/nothing-here', APP)).status).toBe(404);
     const put = await request(server.url, 'PUT', '/v1/threads', { headers: { origin: APP } });
-    expect(put.status).toBe(400);
+    expect(put.status).toBe(405);
     expect(put.headers.get('allow')).toBe('POST, OPTIONS');
   });
 
@@ -232,7 +232,7 @@ describe('CORS off (the default): same origin only', () => {
       const answer = await preflight(server, path, APP);
       expect({ path, status: answer.status, cors: corsHeaders(answer.headers) }).toEqual({
         path,
-        status: 400,
+        status: 405,
         cors: {},
       });
       expect(answer.headers.get('allow')).toBe('POST');

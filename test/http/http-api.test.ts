@@ -166,7 +166,7 @@ describe('the /v1 API without authentication', () => {
       ['POST', '/v1/threads/missing-thread/cancel', {}, 404, 'not-found'],
       ['GET', '/v1/threads/missing-thread/stream', {}, 404, 'not-found'],
       ['GET', '/v1/nothing-here', {}, 404, 'not-found'],
-      ['PUT', `/v1/threads/${threadId}`, {}, 400, 'bad-frame'],
+      ['PUT', `/v1/threads/${threadId}`, {}, 405, 'bad-frame'],
       // A malformed percent-escape in the path (decoding it threw, and the process went down).
       ['GET', '/v1/threads/%E0%A4%A', {}, 400, 'bad-frame'],
       ['POST', '/v1/threads/%zz/messages', { body: { text: 'hi' } }, 400, 'bad-frame'],
@@ -236,7 +236,7 @@ describe('the /v1 API without authentication', () => {
     });
   });
 
-  it("answers a method a path does not take 400 with that path's methods in Allow", async () => {
+  it("answers a method a path does not take 405 with that path's methods in Allow", async () => {
     const cases: Array<[string, string, string]> = [
       ['GET', '/v1/threads', 'POST'],
       ['OPTIONS', '/v1/threads', 'POST'],
@@ -247,13 +247,14 @@ describe('the /v1 API without authentication', () => {
       ['POST', '/v1/openapi.json', 'GET'],
       ['GET', '/ag-ui', 'POST'],
       ['PATCH', '/ag-ui/demo', 'POST'],
+      ['HEAD', '/v1/threads/t1', 'GET, DELETE'],
     ];
     for (const [method, path, allow] of cases) {
       const reply = await call(method, path);
       expect({ method, path, status: reply.status, allow: reply.headers.get('allow') }).toEqual({
         method,
         path,
-        status: 400,
+        status: 405,
         allow,
       });
     }

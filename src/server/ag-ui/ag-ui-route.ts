@@ -195,7 +195,7 @@ export function createAgUiRoute(context: GatewayContext, basePath: string): AgUi
       answer(request, response, context, async () => {
         if (rest.includes('/')) throw new RequestError(ErrorCode.notFound, 'no such endpoint');
         if (request.method !== 'POST')
-          throw new RequestError(ErrorCode.badFrame, 'POST a RunAgentInput here');
+          throw new RequestError(ErrorCode.badFrame, 'POST a RunAgentInput here', { httpStatus: 405 });
         await run(request, response, rest === '' ? context.teams.defaultTeam : decodePathSegment(rest));
       });
       return true;

@@ -191,7 +191,9 @@ export function createHttpApi(context: GatewayContext, basePath: string): HttpAp
         if (found === null) throw new RequestError(ErrorCode.notFound, 'no such endpoint');
         const handler = Object.hasOwn(found.handlers, method) ? found.handlers[method] : undefined;
         // The Allow header of this answer is set by the route headers (route-headers.ts).
-        if (!handler) throw new RequestError(ErrorCode.badFrame, `${method} is not allowed here`);
+        if (!handler) {
+          throw new RequestError(ErrorCode.badFrame, `${method} is not allowed here`, { httpStatus: 405 });
+        }
         const threadId = found.segment === '' ? '' : decodePathSegment(found.segment);
         if (threadId !== '') parse(ThreadId, threadId, 'thread id');
         await handler(request, response, url, threadId);

@@ -58,7 +58,8 @@ export function sendError(
     return;
   }
   if (retryAfterMs) response.setHeader('retry-after', String(Math.ceil(retryAfterMs / 1000)));
-  sendJson(response, errorStatus[code], body);
+  const status = error instanceof RequestError && error.httpStatus ? error.httpStatus : errorStatus[code];
+  sendJson(response, status, body);
 }
 
 /**
