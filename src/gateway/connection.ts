@@ -88,9 +88,13 @@ export class Connection implements ThreadViewer {
       this.missedPongs = 0;
     });
     socket.on('close', () => this.socketOnClose());
-    socket.on('error', (error) =>
-      context.logger.debug({ err: error, sessionId: this.sessionId }, 'socket error'),
-    );
+    socket.on('error', (error) => {
+      context.logger.debug({ err: error, sessionId: this.sessionId }, 'socket error');
+      // A frame `ws` refused (over CHORUS_MAX_FRAME_BYTES, bad UTF-8, a protocol violation): `ws`
+      // closes the connection with its own code; count that close as the server's.
+      const code = wsProtocolCloseCode(error);
+      if (code !== null && this.state !== 'closed') this.context.metrics.closes.inc({ code: String(code) });
+    });
   }
 
   // --- ThreadViewer ----------------------------------------------------------------------------
@@ -605,4 +609,15 @@ export class Connection implements ThreadViewer {
     const reply = errorReply(this.context, error, { type: frame.type, sessionId: this.sessionId });
     this.send({ ...reply, ...(requestId === undefined ? {} : { requestId }), ...threadId });
   }
+}
+
+/** The close code `ws` sends for a frame its receiver refused (its errors' `code`), or null. */
+export function wsProtocolCloseCode(error: Error): number | null {
+  const code = (error as Error & { code?: unknown }).code;
+  if (typeof code !== 'string' || !code.startsWith('WS_ERR_')) return null;
+  if (code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH' || code === 'WS_ERR_UNSUPPORTED_DATA_PAYLOAD_LENGTH')
+    return 1009;
+  if (code === 'WS_ERR_INVALID_UTF8') return 1007;
+  if (code === 'WS_ERR_TOO_MANY_BUFFERED_PARTS') return 1008;
+  return 1002;
 }

@@ -101,9 +101,16 @@ describe('malformed, oversized and unknown input', () => {
       await bigServer.close();
     }
 
+    const closed1009 = async () => {
+      const text = await (await fetch(`${server.url}/metrics`)).text();
+      return Number(/^chorus_connections_closed_total\{code="1009"\} (\d+)$/m.exec(text)?.[1] ?? 0);
+    };
+    const before = await closed1009();
     const client = await open();
     client.send({ type: 'ping', padding: 'x'.repeat(5000) });
     expect(await client.waitForClose()).toMatchObject({ code: 1009 });
+    // Closed by `ws` itself, and counted as every close the server makes.
+    expect(await closed1009()).toBe(before + 1);
   });
 
   it('refuses requests on threads that do not exist with not-found', async () => {
