@@ -86,9 +86,15 @@ export async function createApp(options: AppOptions): Promise<App> {
     },
     async start() {
       await new Promise<void>((resolve, reject) => {
-        server.once('error', reject);
+        const failed = (error: Error) =>
+          reject(
+            new Error(`cannot listen on HOST ${config.host} PORT ${config.port}: ${error.message}`, {
+              cause: error,
+            }),
+          );
+        server.once('error', failed);
         server.listen(config.port, config.host, () => {
-          server.off('error', reject);
+          server.off('error', failed);
           resolve();
         });
       });

@@ -16,6 +16,9 @@ export async function createStoreFromConfig(config: Config, logger: Logger): Pro
     commandTimeoutMs: config.redisCommandTimeoutMs,
     historyMaxLength: config.historyMaxLength,
     logger,
+  }).catch((error: unknown) => {
+    const message = error instanceof Error ? error.message : String(error);
+    throw new Error(`REDIS_URL ${withoutPassword(config.redisUrl!)}: ${message}`, { cause: error });
   });
   const warning = await store.checkEvictionPolicy();
   if (warning) {
@@ -28,4 +31,15 @@ export async function createStoreFromConfig(config: Config, logger: Logger): Pro
   }
   logger.info({ prefix: config.redisPrefix, historyMaxLength: config.historyMaxLength }, 'store: Redis');
   return store;
+}
+
+/** The URL as it may be logged: a password replaced by `***`. */
+function withoutPassword(url: string): string {
+  try {
+    const parsed = new URL(url);
+    if (parsed.password) parsed.password = '***';
+    return parsed.toString();
+  } catch {
+    return '(unparsable)';
+  }
 }

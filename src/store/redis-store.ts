@@ -766,7 +766,8 @@ export class RedisStore implements Store {
       await this.subscriptions.start();
     } catch (error) {
       await this.close();
-      throw new StoreError('unavailable', 'Redis is not reachable', { cause: error });
+      const why = error instanceof Error ? `: ${error.message}` : '';
+      throw new StoreError('unavailable', `Redis is not reachable${why}`, { cause: error });
     }
   }
 
@@ -969,25 +970,32 @@ function backoff(maxDelayMs: number) {
 function waitForReady(client: RedisClient, timeoutMs: number): Promise<void> {
   if (client.status === 'ready') return Promise.resolve();
   return new Promise((resolve, reject) => {
+    // The last connection error says why (an unknown host, a refused port, a wrong password).
+    let lastError = '';
+    const onError = (error: Error) => {
+      lastError = ` (last error: ${error.message})`;
+    };
     const onReady = () => {
       cleanup();
       resolve();
     };
     const onEnd = () => {
       cleanup();
-      reject(new Error('the Redis connection ended'));
+      reject(new Error(`the Redis connection ended${lastError}`));
     };
     const timer = setTimeout(() => {
       cleanup();
-      reject(new Error(`Redis was not ready within ${timeoutMs} ms`));
+      reject(new Error(`Redis was not ready within ${timeoutMs} ms${lastError}`));
     }, timeoutMs);
     const cleanup = () => {
       clearTimeout(timer);
       client.off('ready', onReady);
       client.off('end', onEnd);
+      client.off('error', onError);
     };
     client.on('ready', onReady);
     client.on('end', onEnd);
+    client.on('error', onError);
   });
 }
 

@@ -4,6 +4,8 @@
 // instead of a server starting with the defaults.
 import { execFile } from 'node:child_process';
 import { readFileSync } from 'node:fs';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { describe, expect, it } from 'vitest';
 import { prettyLogStream } from '../../src/server/pretty-log-stream.ts';
 import { spawnServer } from '../support/server.ts';
@@ -38,12 +40,12 @@ describe('start-up output', () => {
     ]);
   });
 
-  const main = (args: string[]) =>
+  const main = (args: string[], env: Record<string, string> = {}, timeout = 10_000) =>
     new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
       execFile(
         process.execPath,
         ['src/main.ts', ...args],
-        { timeout: 10_000, env: { PATH: process.env.PATH ?? '', PORT: '0' } },
+        { timeout, env: { PATH: process.env.PATH ?? '', PORT: '0', ...env } },
         (error, stdout, stderr) => resolve({ code: error ? (error.code as number) : 0, stdout, stderr }),
       );
     });
@@ -60,4 +62,31 @@ describe('start-up output', () => {
     expect(unknown.code).toBe(2);
     expect(unknown.stderr).toContain('unexpected argument "bogus"');
   });
+
+  it('names the variable when it cannot listen or reach Redis (exit 1), without the password', async () => {
+    const taken = createServer();
+    await new Promise<void>((resolve) => taken.listen(0, '127.0.0.1', resolve));
+    const port = (taken.address() as AddressInfo).port;
+    // Nothing listens on the port just closed: the connection is refused until the connect timeout.
+    const closed = createServer();
+    await new Promise<void>((resolve) => closed.listen(0, '127.0.0.1', resolve));
+    const refused = (closed.address() as AddressInfo).port;
+    await new Promise((resolve) => closed.close(resolve));
+    try {
+      const [inUse, noRedis] = await Promise.all([
+        main([], { HOST: '127.0.0.1', PORT: String(port) }),
+        main([], { REDIS_URL: `redis://user:s3cret@127.0.0.1:${refused}` }, 30_000),
+      ]);
+      expect(inUse.code).toBe(1);
+      expect(inUse.stdout).toContain(`cannot listen on HOST 127.0.0.1 PORT ${port}: listen EADDRINUSE`);
+      expect(noRedis.code).toBe(1);
+      expect(noRedis.stdout).toContain(
+        `REDIS_URL redis://user:***@127.0.0.1:${refused}: Redis is not reachable`,
+      );
+      expect(noRedis.stdout).toContain('ECONNREFUSED');
+      expect(noRedis.stdout).not.toContain('s3cret');
+    } finally {
+      await new Promise((resolve) => taken.close(resolve));
+    }
+  }, 40_000);
 });
