@@ -1,6 +1,7 @@
 // One WebSocket connection: handshake, requests, thread subscriptions and the send path with its
 // slow-consumer bound. Frames are decoded once at the boundary (codec.ts); every request gets its
 // reply or an `error` frame; nothing a client sends can crash the instance.
+import { oversizeAllowanceFor } from './send-bound.ts';
 import { nanoid } from 'nanoid';
 import type { WebSocket } from 'ws';
 import { decodeClientFrame, errorFrame } from '../protocol/codec.ts';
@@ -159,21 +160,23 @@ export class Connection implements ThreadViewer {
   }
 
   /**
-   * Whether a frame of `bytes` would take the unsent bytes past CHORUS_MAX_BUFFERED_BYTES while
-   * some are still unsent. A frame onto an empty queue always goes, however big: one agent message
-   * over the bound (its `message-end` carries it whole) is not a slow reader, and refusing it
-   * closed every viewer of the thread and every later subscriber, for good. What a connection
+   * Whether a frame of `bytes` would take the unsent bytes past CHORUS_MAX_BUFFERED_BYTES. A frame
+   * bigger than the bound by itself goes whenever what is unsent is within the bound: one agent
+   * message over the bound (its `message-end` carries it whole) is not a slow reader, and refusing
+   * it closed every viewer of the thread and every later subscriber, for good. What a connection
    * holds stays bounded: CHORUS_MAX_BUFFERED_BYTES plus its biggest frame.
    */
   private tooSlowFor(bytes: number): boolean {
     const unsent = this.socket.bufferedAmount;
-    const bound = this.context.config.maxBufferedBytes;
-    if (unsent === 0) {
-      // While such a frame drains, the bound stretches by its size (then shrinks back).
-      this.oversizeAllowance = bytes + CONTROL_RESERVE_BYTES > bound ? bytes : 0;
-      return false;
-    }
-    return unsent + bytes + CONTROL_RESERVE_BYTES > bound + this.oversizeAllowance;
+    this.oversizeAllowance = oversizeAllowanceFor(
+      unsent,
+      bytes + CONTROL_RESERVE_BYTES,
+      this.context.config.maxBufferedBytes,
+      this.oversizeAllowance,
+    );
+    return (
+      unsent + bytes + CONTROL_RESERVE_BYTES > this.context.config.maxBufferedBytes + this.oversizeAllowance
+    );
   }
 
   send(frame: ServerFrame | ThreadEvent): void {

@@ -194,4 +194,44 @@ describe('the SSE stream of a thread', () => {
     await stream.waitFor((event) => event.json?.type === 'thread-deleted', 'thread-deleted');
     await stream.waitForEnd();
   });
+
+  it('sends a message bigger than CHORUS_MAX_BUFFERED_BYTES to a stream that reads, live and as backlog', async () => {
+    const bounded = await startServer({ CHORUS_MAX_BUFFERED_BYTES: '16384', CHORUS_POST_RATE: '0' });
+    const openOn = async (path: string) => {
+      const reader = await SseReader.open(`${bounded.url}${path}`, {});
+      readers.push(reader);
+      return reader;
+    };
+    try {
+      const threadId = uniqueId('sse-big');
+      await request(bounded.url, 'POST', '/v1/threads', { body: { threadId } });
+      const live = await openOn(`/v1/threads/${threadId}/stream`);
+      await live.waitFor((event) => event.json?.type === 'subscribed', 'subscribed');
+      // Some 28 KB as one frame, over the 16 KB bound: it used to end every stream of the thread.
+      const big = 'lörem ipsüm '.repeat(2000);
+      const posted = await request(bounded.url, 'POST', `/v1/threads/${threadId}/messages`, {
+        body: { text: big },
+        headers: { 'idempotency-key': uniqueId('key') },
+      });
+      expect(posted.status).toBe(202);
+      const shown = await live.waitFor(
+        (event) =>
+          event.json?.type === 'message' && (frameOf(event).message as { text: string }).text === big,
+        'the big message live',
+      );
+      expect(shown).toBeDefined();
+      await live.waitFor((event) => event.json?.type === 'run-end', 'run-end', 20_000);
+      expect(live.closed).toBe(false);
+      const later = await openOn(`/v1/threads/${threadId}/stream`);
+      await later.waitFor(
+        (event) =>
+          event.json?.type === 'message' && (frameOf(event).message as { text: string }).text === big,
+        'the big message as backlog',
+      );
+      expect(later.closed).toBe(false);
+    } finally {
+      for (const reader of readers.splice(0)) reader.close();
+      await bounded.close();
+    }
+  });
 });

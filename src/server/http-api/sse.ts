@@ -1,6 +1,7 @@
 // A Server-Sent Events response: the headers, `id:`/`data:` events, heartbeat comments every
 // CHORUS_SSE_HEARTBEAT_MS, and the slow-consumer bound (a client that does not read is cut off
 // past CHORUS_MAX_BUFFERED_BYTES unsent, and resumes with Last-Event-ID).
+import { oversizeAllowanceFor } from '../../gateway/send-bound.ts';
 import type { ServerResponse } from 'node:http';
 
 export class SseResponse {
@@ -43,12 +44,18 @@ export class SseResponse {
   /** Writes an already encoded chunk (an encoder's `data: …\n\n`). */
   write(chunk: string): void {
     if (this.ended) return;
-    // Onto an empty buffer any chunk goes (one message over the bound is no slow reader), and the
-    // bound stretches by its size while it drains, as for WebSocket (Connection.tooSlowFor).
+    // A chunk over the bound by itself goes while what is unsent is within it (one message over the
+    // bound is no slow reader), and the bound stretches by its size while it drains, as for
+    // WebSocket (Connection.tooSlowFor).
     const unsent = this.response.writableLength;
     const bytes = Buffer.byteLength(chunk);
-    if (unsent === 0) this.oversizeAllowance = bytes > this.maxBufferedBytes ? bytes : 0;
-    else if (unsent + bytes > this.maxBufferedBytes + this.oversizeAllowance) {
+    this.oversizeAllowance = oversizeAllowanceFor(
+      unsent,
+      bytes,
+      this.maxBufferedBytes,
+      this.oversizeAllowance,
+    );
+    if (unsent + bytes > this.maxBufferedBytes + this.oversizeAllowance) {
       this.end();
       return;
     }
