@@ -1,7 +1,6 @@
 // One WebSocket connection: handshake, requests, thread subscriptions and the send path with its
 // slow-consumer bound. Frames are decoded once at the boundary (codec.ts); every request gets its
 // reply or an `error` frame; nothing a client sends can crash the instance.
-import { oversizeAllowanceFor } from './send-bound.ts';
 import { nanoid } from 'nanoid';
 import type { WebSocket } from 'ws';
 import { decodeClientFrame, errorFrame } from '../protocol/codec.ts';
@@ -21,6 +20,7 @@ import { BacklogLost } from './backlog.ts';
 import { createThread, errorReply, historyPage, readBacklog, requireThread } from './requests.ts';
 import { createRequestLimiters, type RequestLimiters } from './rate-limiter.ts';
 import type { GatewayContext } from './context.ts';
+import { oversizeAllowanceFor } from './send-bound.ts';
 
 type Frame<T extends ClientFrame['type']> = Extract<ClientFrame, { type: T }>;
 

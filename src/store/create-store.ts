@@ -6,19 +6,20 @@ import { RedisStore } from './redis-store.ts';
 import type { Store } from './store.ts';
 
 export async function createStoreFromConfig(config: Config, logger: Logger): Promise<Store> {
-  if (!config.redisUrl) {
+  const redisUrl = config.redisUrl;
+  if (!redisUrl) {
     logger.info('store: in-memory (one process; set REDIS_URL to share threads between instances)');
     return new MemoryStore({ historyMaxLength: config.historyMaxLength, logger });
   }
   const store = await RedisStore.connect({
-    url: config.redisUrl,
+    url: redisUrl,
     prefix: config.redisPrefix,
     commandTimeoutMs: config.redisCommandTimeoutMs,
     historyMaxLength: config.historyMaxLength,
     logger,
   }).catch((error: unknown) => {
     const message = error instanceof Error ? error.message : String(error);
-    throw new Error(`REDIS_URL ${withoutPassword(config.redisUrl!)}: ${message}`, { cause: error });
+    throw new Error(`REDIS_URL ${withoutPassword(redisUrl)}: ${message}`, { cause: error });
   });
   const warning = await store.checkEvictionPolicy();
   if (warning) {

@@ -17,7 +17,14 @@ import { ErrorCode } from '../../protocol/codes.ts';
 import { id } from '../../protocol/frames.ts';
 import type { LiveEnvelope, StoredItem } from '../../store/store.ts';
 import { requireParticipant } from '../../gateway/auth.ts';
-import { answer, authenticate, CallerLimiters, decodePathSegment, readBody } from '../http-api/http-io.ts';
+import {
+  answer,
+  authenticate,
+  CallerLimiters,
+  decodePathSegment,
+  methodNotAllowed,
+  readBody,
+} from '../http-api/http-io.ts';
 import { pathOf } from '../http-routes.ts';
 import { SseResponse } from '../http-api/sse.ts';
 import { SSE } from '../http-api/thread-stream.ts';
@@ -194,8 +201,7 @@ export function createAgUiRoute(context: GatewayContext, basePath: string): AgUi
       const rest = path.slice(prefix.length).replace(/^\//, '');
       answer(request, response, context, async () => {
         if (rest.includes('/')) throw new RequestError(ErrorCode.notFound, 'no such endpoint');
-        if (request.method !== 'POST')
-          throw new RequestError(ErrorCode.badFrame, 'POST a RunAgentInput here', { httpStatus: 405 });
+        if (request.method !== 'POST') throw methodNotAllowed('POST a RunAgentInput here');
         await run(request, response, rest === '' ? context.teams.defaultTeam : decodePathSegment(rest));
       });
       return true;

@@ -8,7 +8,15 @@ import type { GatewayContext } from '../../gateway/context.ts';
 import { createThread, historyPage, requireThread } from '../../gateway/requests.ts';
 import { RequestError } from '../../errors.ts';
 import { ErrorCode } from '../../protocol/codes.ts';
-import { answer, authenticate, CallerLimiters, decodePathSegment, readBody, sendJson } from './http-io.ts';
+import {
+  answer,
+  authenticate,
+  CallerLimiters,
+  decodePathSegment,
+  methodNotAllowed,
+  readBody,
+  sendJson,
+} from './http-io.ts';
 import { requestUrl } from '../http-routes.ts';
 import { requireAccess, requireParticipant } from '../../gateway/auth.ts';
 import { openApiDocument } from './openapi.ts';
@@ -191,9 +199,7 @@ export function createHttpApi(context: GatewayContext, basePath: string): HttpAp
         if (found === null) throw new RequestError(ErrorCode.notFound, 'no such endpoint');
         const handler = Object.hasOwn(found.handlers, method) ? found.handlers[method] : undefined;
         // The Allow header of this answer is set by the route headers (route-headers.ts).
-        if (!handler) {
-          throw new RequestError(ErrorCode.badFrame, `${method} is not allowed here`, { httpStatus: 405 });
-        }
+        if (!handler) throw methodNotAllowed(`${method} is not allowed here`);
         const threadId = found.segment === '' ? '' : decodePathSegment(found.segment);
         if (threadId !== '') parse(ThreadId, threadId, 'thread id');
         await handler(request, response, url, threadId);

@@ -31,6 +31,11 @@ export const errorStatus: Record<ErrorCode, number> = {
   [ErrorCode.unavailable]: 503,
 };
 
+/** A method the path does not take: 405 (its `Allow` header is the route headers'), code bad-frame. */
+export function methodNotAllowed(message: string): RequestError {
+  return new RequestError(ErrorCode.badFrame, message, { httpStatus: 405 });
+}
+
 export function sendJson(response: ServerResponse, status: number, body: unknown): void {
   const data = JSON.stringify(body);
   response

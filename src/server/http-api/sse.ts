@@ -1,8 +1,8 @@
 // A Server-Sent Events response: the headers, `id:`/`data:` events, heartbeat comments every
 // CHORUS_SSE_HEARTBEAT_MS, and the slow-consumer bound (a client that does not read is cut off
 // past CHORUS_MAX_BUFFERED_BYTES unsent, and resumes with Last-Event-ID).
-import { oversizeAllowanceFor } from '../../gateway/send-bound.ts';
 import type { ServerResponse } from 'node:http';
+import { oversizeAllowanceFor } from '../../gateway/send-bound.ts';
 
 export class SseResponse {
   private readonly response: ServerResponse;
