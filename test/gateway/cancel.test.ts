@@ -1,9 +1,7 @@
 // Story: a participant cancels a run mid-message. The requester gets `cancelled` with the run's
 // id first; then every viewer sees the message end as `cancelled` (its partial text stored) and
 // the run end `cancelled`; a post that waited in the queue then gets its own run.
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { connect, type TestClient } from '../support/ws-client.ts';
-import { startServer, type TestServer } from '../support/server.ts';
+import { describe, expect, it } from 'vitest';
 import {
   collectRun,
   createThread,
@@ -15,25 +13,12 @@ import {
   threadEvents,
   transcript,
 } from './thread-frames.ts';
+import { gatewayStory } from './story.ts';
 
 describe('cancel', () => {
-  let server: TestServer;
-  const clients: TestClient[] = [];
-  const open = async (user: string) => {
-    const client = await connect(server.wsUrl, { hello: { user } });
-    clients.push(client);
-    return client;
-  };
-
-  beforeEach(async () => {
-    // 100 tokens/s: a message streams for 0.4–0.8 s, so the cancel lands mid-message.
-    server = await startServer({ CHORUS_DEMO_TOKENS_PER_SECOND: '100' });
-  });
-
-  afterEach(async () => {
-    await Promise.all(clients.splice(0).map((client) => client.close()));
-    await server.close();
-  });
+  // 100 tokens/s: a message streams for 0.4–0.8 s, so the cancel lands mid-message.
+  const story = gatewayStory({ CHORUS_DEMO_TOKENS_PER_SECOND: '100' });
+  const { open } = story;
 
   it('stops the run mid-message: cancelled, then message-end cancelled with the partial text, then run-end; the queued post runs next', async () => {
     const alice = await open('alice');

@@ -1,28 +1,13 @@
 // Story: a participant deletes a thread while its agents are mid-run. The run stops, every viewer
 // is told `thread-deleted` and unsubscribed, the requester gets its reply, and from then on the
 // thread does not exist for anyone.
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { connect, type TestClient } from '../support/ws-client.ts';
-import { startServer, type TestServer } from '../support/server.ts';
+import { describe, expect, it } from 'vitest';
 import { createThread, post, subscribe, threadEvents, uniqueId } from './thread-frames.ts';
+import { gatewayStory } from './story.ts';
 
 describe('delete-thread', () => {
-  let server: TestServer;
-  const clients: TestClient[] = [];
-  const open = async (user: string) => {
-    const client = await connect(server.wsUrl, { hello: { user } });
-    clients.push(client);
-    return client;
-  };
-
-  beforeEach(async () => {
-    server = await startServer({ CHORUS_DEMO_TOKENS_PER_SECOND: '200' });
-  });
-
-  afterEach(async () => {
-    await Promise.all(clients.splice(0).map((client) => client.close()));
-    await server.close();
-  });
+  const story = gatewayStory({ CHORUS_DEMO_TOKENS_PER_SECOND: '200' });
+  const { open } = story;
 
   it('stops the run, tells every subscriber, answers the requester, then the thread is not-found', async () => {
     const alice = await open('alice');

@@ -2,9 +2,8 @@
 // last cursor gets every completed message it missed exactly once, then the in-flight message as
 // a snapshot, then the live rest; a viewer without a cursor gets the latest backlog and the same
 // snapshot; a cursor the thread does not know is answered `recovered: false`.
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { connect, type Frame, type FrameOf, type TestClient } from '../support/ws-client.ts';
-import { startServer, type TestServer } from '../support/server.ts';
+import { describe, expect, it } from 'vitest';
+import type { Frame, FrameOf, TestClient } from '../support/ws-client.ts';
 import {
   collectRun,
   createThread,
@@ -17,27 +16,14 @@ import {
   transcript,
   type TranscriptEntry,
 } from './thread-frames.ts';
+import { gatewayStory } from './story.ts';
 
 /** Slow enough that a message (40–80 tokens) streams for 400–800 ms: joins land mid-message. */
 const SLOW = { CHORUS_DEMO_TOKENS_PER_SECOND: '100' };
 
 describe('resume and mid-message joins', () => {
-  let server: TestServer;
-  const clients: TestClient[] = [];
-  const open = async (user: string) => {
-    const client = await connect(server.wsUrl, { hello: { user } });
-    clients.push(client);
-    return client;
-  };
-
-  beforeEach(async () => {
-    server = await startServer(SLOW);
-  });
-
-  afterEach(async () => {
-    await Promise.all(clients.splice(0).map((client) => client.close()));
-    await server.close();
-  });
+  const story = gatewayStory(SLOW);
+  const { open } = story;
 
   /** Text of `messageId` that `frames` streamed up to and including seq `upTo`. */
   const textUpTo = (frames: readonly Frame[], messageId: string, upTo: number) =>
