@@ -78,7 +78,7 @@ export interface ThreadEvents {
 type ReplyFrame = ServerFrame;
 export type RequestFrame =
   | { type: 'create-thread'; threadId?: string; team?: string; metadata?: Record<string, string> }
-  | { type: 'subscribe'; threadId: string; cursor?: string }
+  | { type: 'subscribe'; threadId: string; cursor?: string; runId?: string }
   | { type: 'unsubscribe'; threadId: string }
   | { type: 'post'; threadId: string; clientMessageId: string; text: string }
   | { type: 'cancel'; threadId: string }
@@ -124,8 +124,13 @@ export class ChorusThread extends Emitter<ThreadEvents> {
   private hasOlderValue: boolean;
   private runValue: { runId: string } | null = null;
   private lastRunEndValue: RunEnd | null = null;
-  /** The run active before a re-subscribe that ended while away: its run-end, due after the backlog. */
-  private runEndedAway: RunEnd | null = null;
+  /**
+   * The run active before a re-subscribe that ended while away: its run-end, due after the backlog,
+   * and the thread's last run-end then (a later run's when more than one ended meanwhile).
+   */
+  private runEndedAway: { ended: RunEnd; latest: RunEnd } | null = null;
+  /** The run whose `run-end` event was emitted last (a run ends once, however it is told). */
+  private runEndTold: string | null = null;
   private readonly stored: ThreadItem[] = [];
   private readonly storedIds = new Set<string>();
   private readonly inFlight = new Map<string, InFlightMessage>();
@@ -344,9 +349,10 @@ export class ChorusThread extends Emitter<ThreadEvents> {
         break;
       case 'run-end':
         this.runValue = null;
-        // Told already (at a re-subscribe, from `subscribed.lastRunEnd`): a run ends once.
-        if (this.lastRunEndValue?.runId === frame.runId) break;
         this.lastRunEndValue = frame;
+        // Told already (at a re-subscribe, from `subscribed`): a run ends once.
+        if (this.runEndTold === frame.runId) break;
+        this.runEndTold = frame.runId;
         this.emit('run-end', frame);
         break;
       case 'run-queued':
@@ -371,9 +377,16 @@ export class ChorusThread extends Emitter<ThreadEvents> {
     clearTimeout(this.subscribeRetryTimer);
     this.setStatus(SubscriptionStatus.subscribing);
     const cursor = this.cursorValue;
+    // The run active before a drop: `subscribed.runEnd` tells how it ended, if it did meanwhile.
+    const runId = this.runValue?.runId;
     this.transport
       .send(
-        { type: 'subscribe', threadId: this.threadId, ...(cursor === null ? {} : { cursor }) },
+        {
+          type: 'subscribe',
+          threadId: this.threadId,
+          ...(cursor === null ? {} : { cursor }),
+          ...(runId === undefined ? {} : { runId }),
+        },
         {
           timeoutMs: this.transport.requestTimeoutMs,
           // Synchronously, before the backlog frames that follow the reply are handled.
@@ -389,12 +402,16 @@ export class ChorusThread extends Emitter<ThreadEvents> {
     if (this.statusValue !== SubscriptionStatus.subscribing) return;
     this.subscribeAttempts = 0;
     // The join restates the active run (run-start, then the in-flight message) after the backlog.
-    // A run active before the drop that ended meanwhile is not restated: the thread's last run-end
-    // says so, and it is told (after the backlog, which holds the run's messages).
+    // A run active before the drop that ended meanwhile is not restated: `runEnd` (or the thread's
+    // last run-end) says so, and it is told (after the backlog, which holds the run's messages).
     const before = this.runValue;
     this.runValue = null;
     const lastRunEnd = frame.lastRunEnd ?? null;
-    this.runEndedAway = before !== null && lastRunEnd?.runId === before.runId ? lastRunEnd : null;
+    const endedAway = frame.runEnd ?? lastRunEnd;
+    this.runEndedAway =
+      before !== null && endedAway?.runId === before.runId
+        ? { ended: endedAway, latest: lastRunEnd ?? endedAway }
+        : null;
     if (lastRunEnd && !this.runEndedAway && this.lastRunEndValue === null) this.lastRunEndValue = lastRunEnd;
     const info: SubscribedInfo = {
       recovered: frame.recovered,
@@ -428,11 +445,12 @@ export class ChorusThread extends Emitter<ThreadEvents> {
   /** The backlog is in: `synced`, then the end of a run that ended while away. */
   private synced(info: SubscribedInfo): void {
     this.emit('synced', info);
-    const ended = this.runEndedAway;
+    const away = this.runEndedAway;
     this.runEndedAway = null;
-    if (ended && this.runValue === null && this.lastRunEndValue?.runId !== ended.runId) {
-      this.lastRunEndValue = ended;
-      this.emit('run-end', ended);
+    if (away && this.runValue === null && this.runEndTold !== away.ended.runId) {
+      this.lastRunEndValue = away.latest;
+      this.runEndTold = away.ended.runId;
+      this.emit('run-end', away.ended);
     }
   }
 

@@ -9,7 +9,7 @@ import { CloseCode, ErrorCode, PROTOCOL_VERSION } from '../protocol/codes.ts';
 /** Requests a client may send after `hello` before `welcome` arrives (they wait for it). */
 const MAX_PENDING_FRAMES = 32;
 import type { ClientFrame, ServerFrame, ThreadEvent } from '../protocol/frames.ts';
-import type { LiveEnvelope } from '../store/store.ts';
+import { runEndField, type LiveEnvelope } from '../store/store.ts';
 import type { ThreadViewer } from '../hub/hub.ts';
 import { LiveFrame } from '../hub/live-frame.ts';
 import { writeWireFrame } from './wire.ts';
@@ -400,6 +400,7 @@ export class Connection implements ThreadViewer {
         truncated: backlog.truncated,
         epoch: thread.epoch,
         ...(thread.lastRunEnd ? { lastRunEnd: thread.lastRunEnd } : {}),
+        ...runEndField(thread, frame.runId),
       });
       // The backlog can be far bigger than the slow-consumer bound (a resume after a long absence):
       // it is read in pages and paced by the socket, never queueing more than half the bound, while

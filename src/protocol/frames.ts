@@ -5,6 +5,8 @@ import { z } from 'zod';
 import { ErrorCode, MessageStatus, RunEndReason } from './codes.ts';
 
 export const MAX_ID = 128;
+/** How many of a thread's latest run-ends it keeps, for `subscribe.runId` (protocol.md). */
+export const RECENT_RUN_ENDS = 8;
 const MAX_TEXT = 32_768;
 
 /**
@@ -162,6 +164,8 @@ export const Subscribe = z.strictObject({
   requestId,
   threadId: id,
   cursor: cursor.optional(),
+  /** The run this client saw active before a drop: `subscribed.runEnd` says how it ended, if it did. */
+  runId: id.optional(),
 });
 export const Unsubscribe = z.strictObject({ type: z.literal('unsubscribe'), requestId, threadId: id });
 export const Post = z.strictObject({
@@ -249,6 +253,8 @@ export const Subscribed = loose({
   epoch: z.string().optional(),
   /** The thread's most recent run-end, as it was sent (absent before its first run ended). */
   lastRunEnd: z.lazy(() => RunEnd).optional(),
+  /** The run-end of `subscribe.runId`, when that run is among the thread's last RECENT_RUN_ENDS run-ends. */
+  runEnd: z.lazy(() => RunEnd).optional(),
 });
 export const Unsubscribed = loose({ type: z.literal('unsubscribed'), requestId: z.string(), threadId });
 export const Posted = loose({

@@ -2,7 +2,7 @@
 // Each transition is one synchronous section (no await inside), so nothing can interleave with it,
 // exactly as a Lua script runs on Redis.
 import { nanoid } from 'nanoid';
-import type { Message, ThreadEvent } from '../protocol/frames.ts';
+import { RECENT_RUN_ENDS, type Message, type ThreadEvent } from '../protocol/frames.ts';
 import { silentLogger, type Logger } from '../log.ts';
 import { runEndEvent } from './run-end-event.ts';
 import { formatCursor, parseCursor } from './cursor.ts';
@@ -480,7 +480,7 @@ export class MemoryStore implements Store {
     else if (event.type === 'run-end' || event.type === 'thread-deleted') live.currentRun = [];
     else if (live.currentRun.length > 0 && event.type !== 'message') live.currentRun.push(envelope);
     const thread = event.type === 'run-end' ? this.threads.get(threadId) : undefined;
-    if (thread && event.type === 'run-end') thread.record = { ...thread.record, lastRunEnd: event };
+    if (thread && event.type === 'run-end') thread.record = withRunEnd(thread.record, event);
     for (const listener of live.listeners) {
       try {
         listener(envelope);
@@ -603,4 +603,11 @@ function runContext(
   const context = options.contextLimit > 0 ? thread.items.slice(start, end) : [];
   const historyStart = thread.items.length > 0 ? thread.firstOffset : position + 1;
   return { context: context.map((item) => item.message), contextAfter: after, epoch, historyStart };
+}
+
+/** The record with `event` as its last run-end, the one before it moved to the earlier ones. */
+function withRunEnd(record: ThreadRecord, event: Extract<ThreadEvent, { type: 'run-end' }>): ThreadRecord {
+  const { lastRunEnd, earlierRunEnds = [] } = record;
+  const earlier = lastRunEnd ? [...earlierRunEnds, lastRunEnd].slice(-(RECENT_RUN_ENDS - 1)) : earlierRunEnds;
+  return { ...record, lastRunEnd: event, ...(earlier.length > 0 ? { earlierRunEnds: earlier } : {}) };
 }

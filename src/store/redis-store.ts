@@ -840,7 +840,7 @@ export class RedisStore implements Store {
       metadata: parseMetadata(fields.metadata),
       epoch: fields.epoch ?? '',
       createdAt: fields.createdAt ?? '',
-      ...lastRunEndOf(fields.lastRunEnd),
+      ...runEndsOf(fields.lastRunEnd, fields.earlierRunEnds),
     };
   }
 
@@ -942,13 +942,28 @@ function fenceOf(lease: LeaseHandle) {
 
 const SWEEP_INDEXES: readonly SweepIndex[] = ['posts', 'leases'];
 
-/** The meta field `lastRunEnd` (a run-end frame as published), or nothing when absent or unreadable. */
-function lastRunEndOf(field: string | undefined): { lastRunEnd?: Extract<ThreadEvent, { type: 'run-end' }> } {
-  if (field === undefined) return {};
-  const event = parseJson(field);
+/**
+ * The meta fields `lastRunEnd` (a run-end frame as published) and `earlierRunEnds` (the ones before
+ * it, oldest first, one per line); unreadable frames are left out.
+ */
+function runEndsOf(
+  last: string | undefined,
+  earlier: string | undefined,
+): Pick<ThreadRecord, 'lastRunEnd' | 'earlierRunEnds'> {
+  const lastRunEnd = last === undefined ? undefined : runEndOf(last);
+  const earlierRunEnds =
+    earlier === undefined ? [] : earlier.split('\n').flatMap((line) => runEndOf(line) ?? []);
+  return {
+    ...(lastRunEnd ? { lastRunEnd } : {}),
+    ...(earlierRunEnds.length > 0 ? { earlierRunEnds } : {}),
+  };
+}
+
+function runEndOf(frame: string): Extract<ThreadEvent, { type: 'run-end' }> | undefined {
+  const event = parseJson(frame);
   return isRecord(event) && event.type === 'run-end' && typeof event.runId === 'string'
-    ? { lastRunEnd: event as Extract<ThreadEvent, { type: 'run-end' }> }
-    : {};
+    ? (event as Extract<ThreadEvent, { type: 'run-end' }>)
+    : undefined;
 }
 
 /** The key under which a claim's score is kept for forgetIdle. */

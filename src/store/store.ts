@@ -21,6 +21,21 @@ export interface ThreadRecord {
   createdAt: string;
   /** The thread's most recent `run-end` event (absent before its first run ends). */
   lastRunEnd?: Extract<ThreadEvent, { type: 'run-end' }> | undefined;
+  /** The run-ends before `lastRunEnd`, oldest first: with it, the last RECENT_RUN_ENDS (absent when none). */
+  earlierRunEnds?: Extract<ThreadEvent, { type: 'run-end' }>[] | undefined;
+}
+
+/** `subscribed.runEnd`: the run-end of `runId` when it is among the thread's recent ones. */
+export function runEndField(
+  thread: ThreadRecord,
+  runId: string | undefined,
+): { runEnd?: Extract<ThreadEvent, { type: 'run-end' }> } {
+  if (runId === undefined) return {};
+  const runEnd =
+    thread.lastRunEnd?.runId === runId
+      ? thread.lastRunEnd
+      : thread.earlierRunEnds?.find((event) => event.runId === runId);
+  return runEnd ? { runEnd } : {};
 }
 
 export interface StoredItem {

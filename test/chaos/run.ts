@@ -364,8 +364,9 @@ function explainRuns(
             ? [`end ${event.runId} ${event.reason}`]
             : [],
       );
-      const told = segment.subscribed.lastRunEnd;
-      if (told) runs.unshift(`told end ${told.runId} ${told.reason}`);
+      const { runEnd, lastRunEnd } = segment.subscribed;
+      if (lastRunEnd) runs.unshift(`told last end ${lastRunEnd.runId} ${lastRunEnd.reason}`);
+      if (runEnd) runs.unshift(`asked ${segment.runId}: told end ${runEnd.runId} ${runEnd.reason}`);
       lines.push(
         `    on ${segment.instance.name} from ${segment.cursor ?? 'the start'}: ${runs.join('; ') || 'no run event'}`,
       );

@@ -216,6 +216,30 @@ describe('thread view', () => {
     expect(other.thread.lastRunEnd?.runId).toBe('r0');
   });
 
+  it('asks how the run it saw ended and tells it when a later run ended too during the drop', () => {
+    const { thread, subscribe, sent } = liveThread();
+    subscribe();
+    const ends: string[] = [];
+    thread.on('run-end', (end) => ends.push(`${end.runId}:${end.reason}`));
+    thread.handleEvent({ type: 'run-start', threadId: 't', runId: 'r1' });
+    thread.disconnected();
+    thread.connected();
+    expect(sent.at(-1)?.frame).toMatchObject({ type: 'subscribe', runId: 'r1' });
+    // r1 and then r2 ended while away: the last run-end is r2's, `runEnd` is r1's.
+    const runEnd = { type: 'run-end', threadId: 't', runId: 'r1', reason: 'failed' } as const;
+    const lastRunEnd = { type: 'run-end', threadId: 't', runId: 'r2', reason: 'terminated' } as const;
+    subscribe({ recovered: true, cursor: 'e.0', backlog: 0, lastRunEnd, runEnd });
+    expect(ends).toEqual(['r1:failed']);
+    expect(thread.run).toBeNull();
+    expect(thread.lastRunEnd).toEqual(lastRunEnd);
+    // No run was active at this drop: the next subscribe names none.
+    thread.disconnected();
+    thread.connected();
+    expect(sent.at(-1)?.frame).not.toHaveProperty('runId');
+    subscribe({ recovered: true, cursor: 'e.0', backlog: 0, lastRunEnd, runEnd });
+    expect(ends).toEqual(['r1:failed']);
+  });
+
   it('a run still going at the re-subscribe is restated, not ended', () => {
     const { thread, subscribe } = liveThread();
     subscribe();

@@ -290,6 +290,8 @@ export interface ViewerSegment {
   subscribed: FrameOf<'subscribed'>;
   /** The cursor it resumed from (none: a first subscription, or nothing had been seen yet). */
   cursor: string | undefined;
+  /** The run it named as seen active before (`subscribe.runId`). */
+  runId: string | undefined;
 }
 
 /**
@@ -334,6 +336,7 @@ export class Viewer {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
       const cursor = this.cursor;
+      const runId = this.activeRunId();
       const client = await connect(instance.wsUrl, { hello: { user: this.name } });
       this.cluster.track(client);
       let answer: Awaited<ReturnType<TestClient['request']>>;
@@ -342,6 +345,7 @@ export class Viewer {
           type: 'subscribe',
           threadId: this.threadId,
           ...(cursor ? { cursor } : {}),
+          ...(runId ? { runId } : {}),
         });
       } catch (error) {
         // Closed with 4011 before the answer (the instance's Redis subscription broke as it joined,
@@ -350,7 +354,7 @@ export class Viewer {
         continue;
       }
       if (answer.type === 'subscribed') {
-        this.segments.push({ instance, client, subscribed: answer, cursor });
+        this.segments.push({ instance, client, subscribed: answer, cursor, runId });
         void client.closed.then((info) => this.clientOnClose(client, info.code));
         return answer;
       }
@@ -393,6 +397,23 @@ export class Viewer {
   async settled(): Promise<void> {
     while (this.resuming) await this.resuming;
     if (this.resumeError) throw this.resumeError;
+  }
+
+  /**
+   * The run active as this viewer last knew it: started and not ended on the last connection, else
+   * the one that connection's subscribe named, unless it was told ended.
+   */
+  activeRunId(): string | undefined {
+    const segment = this.segments.at(-1);
+    if (!segment) return undefined;
+    let active = segment.runId;
+    if (segment.subscribed.runEnd?.runId === active || segment.subscribed.lastRunEnd?.runId === active)
+      active = undefined;
+    for (const event of threadEvents(this.framesOf(segment), this.threadId)) {
+      if (event.type === 'run-start') active = event.runId;
+      else if (event.type === 'run-end' && event.runId === active) active = undefined;
+    }
+    return active;
   }
 
   /** Every thread event received, over every connection. */
@@ -676,7 +697,7 @@ export interface RunSeen {
 
 /**
  * Every run some viewer saw (by run id), with its posts and end. A run that ended while a viewer
- * was away is told by its next `subscribed.lastRunEnd` (a failover's recovery during a Redis
+ * was away is told by its next `subscribed.runEnd` or `lastRunEnd` (a failover's recovery during a Redis
  * restart publishes its run-end while every viewer is resubscribing).
  */
 export function runsSeen(viewers: readonly Viewer[]): Map<string, RunSeen> {
@@ -684,7 +705,7 @@ export function runsSeen(viewers: readonly Viewer[]): Map<string, RunSeen> {
   const ends = new Map<string, string>();
   for (const viewer of viewers) {
     const told = viewer.segments.flatMap((segment) =>
-      segment.subscribed.lastRunEnd ? [segment.subscribed.lastRunEnd] : [],
+      [segment.subscribed.runEnd, segment.subscribed.lastRunEnd].flatMap((end) => (end ? [end] : [])),
     );
     for (const event of [...told, ...viewer.events()]) {
       if (event.type === 'run-start') {

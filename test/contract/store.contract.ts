@@ -3,7 +3,7 @@
 // Waits are on events or on bounded polling of the store's own answers, never on sleeps.
 import fc from 'fast-check';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import type { Message, ThreadEvent } from '../../src/protocol/frames.ts';
+import { RECENT_RUN_ENDS, type Message, type ThreadEvent } from '../../src/protocol/frames.ts';
 import { formatCursor, parseCursor } from '../../src/store/cursor.ts';
 import {
   StoreError,
@@ -574,6 +574,27 @@ export function describeStoreContract(name: string, makeStore: StoreFactory) {
         expect((await store.getThread(thread.threadId))?.lastRunEnd).toEqual(finished.runEnd.event);
         expect(finished.next?.posts.map((post) => post.messageId)).toEqual(['m-9']);
         expect((await store.runRecord(thread.threadId))?.cancel).toBeNull();
+      });
+
+      it('keeps the last RECENT_RUN_ENDS run-ends of a thread, oldest first', async () => {
+        const thread = await newThread();
+        const ends: unknown[] = [];
+        for (let index = 1; index <= RECENT_RUN_ENDS + 2; index += 1) {
+          const posted = stored(
+            await store.post(postInput(thread.threadId, index, { start: startOptions('instance-a') })),
+          );
+          if (!posted.run) throw new Error('no run started');
+          const finished = await store.finishRun(
+            posted.run.lease,
+            posted.run.runId,
+            { reason: 'terminated', detail: `end "${index}"\nof the run` },
+            null,
+          );
+          ends.push(finished.runEnd.event);
+          const record = await store.getThread(thread.threadId);
+          expect(record?.lastRunEnd).toEqual(finished.runEnd.event);
+          expect(record?.earlierRunEnds ?? []).toEqual(ends.slice(-RECENT_RUN_ENDS, -1));
+        }
       });
 
       it('answers team-changed without writing when the thread has another team', async () => {

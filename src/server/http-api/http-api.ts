@@ -159,7 +159,7 @@ export function createHttpApi(context: GatewayContext, basePath: string): HttpAp
       const remaining = Math.max(0, principal.expiresAt - Date.now());
       expiry = setTimeout(() => sse.end(), Math.min(remaining, 2 ** 31 - 1));
     }
-    await viewer.start(cursor);
+    await viewer.start(cursor, query.runId);
   };
 
   const openApi: Handler = async (_request, response) => {

@@ -10,6 +10,7 @@ import {
   HistoryPage,
   Message,
   Post,
+  Subscribe,
   ThreadCreated,
 } from '../../protocol/frames.ts';
 
@@ -34,7 +35,7 @@ export const HistoryQuery = z.strictObject({
     .optional(),
 });
 
-export const StreamQuery = z.strictObject({ cursor: History.shape.before });
+export const StreamQuery = z.strictObject({ cursor: History.shape.before, runId: Subscribe.shape.runId });
 
 export const ThreadCreatedBody = ThreadCreated.omit({ type: true, requestId: true });
 

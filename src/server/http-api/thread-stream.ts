@@ -15,7 +15,7 @@ import { readBacklog } from '../../gateway/requests.ts';
 import type { ThreadViewer } from '../../hub/hub.ts';
 import type { LiveFrame } from '../../hub/live-frame.ts';
 import type { ThreadEvent } from '../../protocol/frames.ts';
-import { envelopeType, type LiveEnvelope } from '../../store/store.ts';
+import { envelopeType, runEndField, type LiveEnvelope } from '../../store/store.ts';
 import type { SseResponse } from './sse.ts';
 
 /** How long a joiner waits for live delivery to catch up with what it read (as the gateway's). */
@@ -45,8 +45,11 @@ export class ThreadStream implements ThreadViewer {
     this.threadId = threadId;
   }
 
-  /** Joins the thread from `cursor` (a resume) or its newest messages; ends the response on failure. */
-  async start(cursor: string | undefined): Promise<void> {
+  /**
+   * Joins the thread from `cursor` (a resume) or its newest messages, telling how run `runId` ended
+   * if it did (`subscribed.runEnd`); ends the response on failure.
+   */
+  async start(cursor: string | undefined, runId?: string): Promise<void> {
     const { store, hub, config } = this.context;
     const { threadId } = this;
     const started = performance.now();
@@ -75,6 +78,7 @@ export class ThreadStream implements ThreadViewer {
           truncated: backlog.truncated,
           epoch: thread.epoch,
           ...(thread.lastRunEnd ? { lastRunEnd: thread.lastRunEnd } : {}),
+          ...runEndField(thread, runId),
         }),
         this.resumeCursor,
       );

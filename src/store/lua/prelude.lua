@@ -129,7 +129,19 @@ local function end_run(frames)
   if cancel == 'cancelled' then index = 2 elseif cancel == 'superseded' then index = 3 end
   local seq = publish(frames[index], false)
   redis.call('DEL', K_LIVE, K_RUN)
-  -- A subscriber that saw the run start before a drop learns from the thread how it ended.
+  -- A subscriber that saw the run start before a drop learns from the thread how it ended: the
+  -- last run-end, and the ones before it (oldest first, one per line; with it, the last 8 =
+  -- frames.ts RECENT_RUN_ENDS). A frame is JSON, so it holds no raw newline.
+  local previous = redis.call('HGET', K_META, 'lastRunEnd')
+  if previous then
+    local earlier = {}
+    local kept = redis.call('HGET', K_META, 'earlierRunEnds')
+    if kept then
+      for line in string.gmatch(kept, '[^\n]+') do earlier[#earlier + 1] = line end
+    end
+    earlier[#earlier + 1] = previous
+    redis.call('HSET', K_META, 'earlierRunEnds', table.concat(earlier, '\n', math.max(1, #earlier - 6)))
+  end
   redis.call('HSET', K_META, 'lastRunEnd', frames[index])
   return seq, index
 end
