@@ -26,7 +26,7 @@ import { startFailoverSweep } from './failover-sweep.ts';
 import { startHeartbeat } from './heartbeat.ts';
 import { createAgUiRoute } from './ag-ui/ag-ui-route.ts';
 import { createHttpApi } from './http-api/http-api.ts';
-import { agUiMethods, withRouteHeaders } from './http-api/route-headers.ts';
+import { withRouteHeaders } from './http-api/route-headers.ts';
 import { createHttpRoutes } from './http-routes.ts';
 import { createUpgradeHandler } from './upgrade.ts';
 
@@ -169,7 +169,7 @@ function assemble(parts: {
     authRequired: authConfigured(config),
     extraHandlers: [
       withRouteHeaders(httpApi.handle, httpApi.methods, config.corsOrigins),
-      withRouteHeaders(agUi.handle, agUiMethods(basePath), config.corsOrigins),
+      withRouteHeaders(agUi.handle, agUi.methods, config.corsOrigins),
     ],
   });
   const upgrades = createUpgradeHandler({ context, isDraining, path: `${basePath}/ws` });

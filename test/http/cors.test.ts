@@ -130,6 +130,7 @@ describe('CORS with CHORUS_CORS_ORIGINS set to exact origins', () => {
     }
     // A path that is no endpoint is still 404; a method a path does not take names OPTIONS too.
     expect((await preflight(server, '/v1/nothing-here', APP)).status).toBe(404);
+    expect((await preflight(server, '/ag-ui/demo/more', APP)).status).toBe(404);
     const put = await request(server.url, 'PUT', '/v1/threads', { headers: { origin: APP } });
     expect(put.status).toBe(405);
     expect(put.headers.get('allow')).toBe('POST, OPTIONS');

@@ -27,11 +27,14 @@ import {
 } from '../http-api/http-io.ts';
 import { pathOf } from '../http-routes.ts';
 import { SseResponse } from '../http-api/sse.ts';
+import type { MethodsOf } from '../http-api/route-headers.ts';
 import { SSE } from '../http-api/thread-stream.ts';
 import { AgUiRunTranslator, toAgUiMessages } from './ag-ui-events.ts';
 
 export interface AgUiRoute {
   handle(request: IncomingMessage, response: ServerResponse): boolean;
+  /** The methods each path takes: `POST <basePath>/ag-ui` and `POST <basePath>/ag-ui/{team}`. */
+  methods: MethodsOf;
   close(): void;
 }
 
@@ -41,6 +44,9 @@ const MAX_INPUT_BYTES = 1024 * 1024;
 export function createAgUiRoute(context: GatewayContext, basePath: string): AgUiRoute {
   const { config, logger } = context;
   const prefix = `${basePath}/ag-ui`;
+  /** What follows the AG-UI prefix ('' or a team, or more: no endpoint); null when not under it. */
+  const restOf = (path: string): string | null =>
+    path === prefix || path.startsWith(`${prefix}/`) ? path.slice(prefix.length).replace(/^\//, '') : null;
   const limiters = new CallerLimiters(config);
   const streams = new Set<SseResponse>();
 
@@ -196,15 +202,19 @@ export function createAgUiRoute(context: GatewayContext, basePath: string): AgUi
   return {
     handle(request, response) {
       const path = pathOf(request);
-      if (path === null) return false;
-      if (path !== prefix && !path.startsWith(`${prefix}/`)) return false;
-      const rest = path.slice(prefix.length).replace(/^\//, '');
+      const rest = path === null ? null : restOf(path);
+      if (rest === null) return false;
       answer(request, response, context, async () => {
         if (rest.includes('/')) throw new RequestError(ErrorCode.notFound, 'no such endpoint');
         if (request.method !== 'POST') throw methodNotAllowed('POST a RunAgentInput here');
         await run(request, response, rest === '' ? context.teams.defaultTeam : decodePathSegment(rest));
       });
       return true;
+    },
+    methods(pathname) {
+      const rest = restOf(pathname);
+      if (rest === null) return null;
+      return rest.includes('/') ? [] : ['POST'];
     },
     close() {
       for (const each of [...streams]) each.end();

@@ -64,12 +64,3 @@ export function withRouteHeaders(
     return handle(request, response);
   };
 }
-
-/** The AG-UI route's methods (ag-ui-route.ts): `POST <basePath>/ag-ui` and `POST <basePath>/ag-ui/{team}`. */
-export function agUiMethods(basePath: string): MethodsOf {
-  const prefix = `${basePath}/ag-ui`;
-  return (pathname) => {
-    if (pathname !== prefix && !pathname.startsWith(`${prefix}/`)) return null;
-    return pathname.slice(prefix.length).replace(/^\//, '').includes('/') ? [] : ['POST'];
-  };
-}
