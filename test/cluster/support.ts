@@ -185,11 +185,20 @@ export class ChorusCluster {
   /** Log lines of every instance at warn level and above, for failure messages. */
   problems(): string {
     return this.instances
-      .flatMap((instance) =>
-        instance.server.logs
-          .filter((line) => (line.level ?? 0) >= 40 && !String(line.msg).startsWith('DEVELOPMENT MODE'))
-          .map((line) => `${instance.name}: ${line.msg ?? ''} ${JSON.stringify(line.err ?? '')}`),
-      )
+      .flatMap((instance) => {
+        const { process: child, port, output } = instance.server;
+        const state = isRunning(instance.server)
+          ? 'running'
+          : `exited (code ${String(child.exitCode)}, signal ${String(child.signalCode)})`;
+        return [
+          `${instance.name} on port ${port}: ${state}`,
+          ...instance.server.logs
+            .filter((line) => (line.level ?? 0) >= 40 && !String(line.msg).startsWith('DEVELOPMENT MODE'))
+            .map((line) => `${instance.name}: ${line.msg ?? ''} ${JSON.stringify(line.err ?? '')}`),
+          // What it wrote that was not a log line (a crash's stack trace, say): the end of it.
+          ...output.slice(-20).map((text) => `${instance.name} output: ${text.trimEnd()}`),
+        ];
+      })
       .join('\n');
   }
 }
