@@ -11,7 +11,7 @@ export async function watchThread(context: CliContext): Promise<ExitCode> {
   const [threadId = ''] = options.positionals;
   const printer = new TranscriptPrinter(context.stdout);
   // Notes go to stderr and leave stdout's open line alone, so stdout stays the exact transcript.
-  const note = (text: string) => context.stderr(`${printer.lineOpen ? '\n' : ''}chorus: ${text}\n`);
+  const note = (text: string) => context.stderr(`${printer.breakForNote() ? '\n' : ''}chorus: ${text}\n`);
 
   let lastState: string = client.state;
   client.on('state', ({ state, attempt, lastClose }) => {
@@ -19,7 +19,7 @@ export async function watchThread(context: CliContext): Promise<ExitCode> {
     lastState = state;
     if (state === ConnectionState.reconnecting)
       note(
-        `connection lost (${lastClose?.code ?? '?'} ${lastClose?.reason ?? ''}); reconnecting (attempt ${attempt})`,
+        `connection lost (${[lastClose?.code ?? '?', lastClose?.reason].filter(Boolean).join(' ')}); reconnecting (attempt ${attempt})`,
       );
     if (state === ConnectionState.connected)
       note(`connected to ${client.connection.welcome?.instanceId ?? options.url}`);
