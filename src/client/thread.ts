@@ -412,7 +412,11 @@ export class ChorusThread extends Emitter<ThreadEvents> {
       before !== null && endedAway?.runId === before.runId
         ? { ended: endedAway, latest: lastRunEnd ?? endedAway }
         : null;
-    if (lastRunEnd && !this.runEndedAway && this.lastRunEndValue === null) this.lastRunEndValue = lastRunEnd;
+    // Runs that ended unseen (none was watched, or a later one): known, without an event.
+    if (lastRunEnd && !this.runEndedAway) {
+      this.lastRunEndValue = lastRunEnd;
+      this.runEndTold = lastRunEnd.runId;
+    }
     const info: SubscribedInfo = {
       recovered: frame.recovered,
       resumed: sentCursor !== null && frame.recovered,

@@ -214,6 +214,19 @@ describe('thread view', () => {
     });
     expect(otherEnds).toEqual([]);
     expect(other.thread.lastRunEnd?.runId).toBe('r0');
+    // Its run-end sent live as well (it ended while the subscription was being answered): no event.
+    other.thread.handleEvent({ type: 'run-end', threadId: 't', runId: 'r0', reason: 'max-iterations' });
+    expect(otherEnds).toEqual([]);
+    // A run that started and ended while away, none active before: the newest end, no event.
+    other.thread.disconnected();
+    other.thread.connected();
+    other.subscribe({
+      recovered: true,
+      cursor: 'e.0',
+      lastRunEnd: { type: 'run-end', threadId: 't', runId: 'r1', reason: 'terminated' },
+    });
+    expect(otherEnds).toEqual([]);
+    expect(other.thread.lastRunEnd?.runId).toBe('r1');
   });
 
   it('asks how the run it saw ended and tells it when a later run ended too during the drop', () => {
