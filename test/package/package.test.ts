@@ -1,10 +1,13 @@
 // The package as a user gets it: `npm pack` (its `prepare` builds dist/), then the tarball installed
-// into a new project (`npm install <tarball>`, and `npm ci --ignore-scripts` from that lockfile) and
-// used from there on Node 22+: the library, the embedded server and the client SDK run; the
+// into a new project (`npm ci` of a lockfile that names the tarball and, for its dependencies, the
+// versions of this repository's package-lock.json — so that the install reads npm's cache, which the
+// repository's own install filled, rather than waiting on the registry; then `npm ci
+// --ignore-scripts --offline` from that lockfile) and used from there on Node 22+: the library, the embedded server and the client SDK run; the
 // declarations are real (a wrong call is a type error); the `chorus` command runs; docs/client.md's
 // examples typecheck against the published types. Packed once per run.
 import { execFile, spawn } from 'node:child_process';
-import { cp, mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
+import { createHash } from 'node:crypto';
+import { cp, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -59,6 +62,47 @@ const CONSUMER_PACKAGE = {
   // A tarball's lifecycle scripts do not run on install; npm 11 still lists its `prepare`.
   allowScripts: { chorus: false },
 };
+
+interface LockEntry {
+  version?: string;
+  dev?: boolean;
+  devOptional?: boolean;
+  [field: string]: unknown;
+}
+
+/**
+ * The consumer's package.json and package-lock.json: `chorus` from `tarball`, and its dependency
+ * tree as this repository's lockfile has it (every entry that is not for development only).
+ */
+async function consumerFiles(tarball: string): Promise<{ manifest: object; lockfile: object }> {
+  const lock = JSON.parse(await readFile(join(repositoryRoot, 'package-lock.json'), 'utf8')) as {
+    packages: Record<string, LockEntry>;
+  };
+  const root = lock.packages['']!;
+  const integrity = `sha512-${createHash('sha512')
+    .update(await readFile(tarball))
+    .digest('base64')}`;
+  const dependencies = { chorus: `file:${tarball}` };
+  const packages: Record<string, unknown> = {
+    '': { name: CONSUMER_PACKAGE.name, dependencies },
+    'node_modules/chorus': {
+      version: root.version,
+      resolved: `file:${tarball}`,
+      integrity,
+      license: root.license,
+      dependencies: root.dependencies,
+      bin: root.bin,
+      engines: root.engines,
+    },
+  };
+  for (const [path, entry] of Object.entries(lock.packages)) {
+    if (path.startsWith('node_modules/') && !entry.dev && !entry.devOptional) packages[path] = entry;
+  }
+  return {
+    manifest: { ...CONSUMER_PACKAGE, dependencies },
+    lockfile: { name: CONSUMER_PACKAGE.name, lockfileVersion: 3, requires: true, packages },
+  };
+}
 
 /** Uses all three entries of the installed package and prints what happened as one JSON line. */
 const CHECK_PROGRAM = `
@@ -172,12 +216,10 @@ describe('the packed package, installed in a new project', () => {
     files = summary.files.map((file) => file.path);
     consumer = join(directory, 'consumer');
     await mkdir(consumer);
-    await writeFile(join(consumer, 'package.json'), JSON.stringify(CONSUMER_PACKAGE, null, 2));
-    await exec(
-      'npm',
-      ['install', tarball, '--prefer-offline', '--no-audit', '--no-fund', ...NPM_FETCH],
-      consumer,
-    );
+    const { manifest, lockfile } = await consumerFiles(tarball);
+    await writeFile(join(consumer, 'package.json'), JSON.stringify(manifest, null, 2));
+    await writeFile(join(consumer, 'package-lock.json'), JSON.stringify(lockfile, null, 2));
+    await exec('npm', ['ci', '--prefer-offline', '--no-audit', '--no-fund', ...NPM_FETCH], consumer);
   }, SETUP_TIMEOUT_MS);
 
   afterAll(async () => {
