@@ -9,15 +9,22 @@ import { CloseCode, ErrorCode, PROTOCOL_VERSION } from '../protocol/codes.ts';
 /** Requests a client may send after `hello` before `welcome` arrives (they wait for it). */
 const MAX_PENDING_FRAMES = 32;
 import type { ClientFrame, ServerFrame, ThreadEvent } from '../protocol/frames.ts';
-import { runEndField, type LiveEnvelope } from '../store/store.ts';
+import type { LiveEnvelope } from '../store/store.ts';
 import type { ThreadViewer } from '../hub/hub.ts';
 import { LiveFrame } from '../hub/live-frame.ts';
 import { writeWireFrame } from './wire.ts';
 import { RequestError } from '../errors.ts';
 import { AuthFailure, openAccess, requireAccess, requireParticipant, type Principal } from './auth.ts';
-import { orderJoin, planJoin } from './join.ts';
+import { completeJoin } from './join.ts';
 import { BacklogLost } from './backlog.ts';
-import { createThread, errorReply, historyPage, readBacklog, requireThread } from './requests.ts';
+import {
+  createThread,
+  errorReply,
+  historyPage,
+  readBacklog,
+  requireThread,
+  subscribedFrame,
+} from './requests.ts';
 import { createRequestLimiters, type RequestLimiters } from './rate-limiter.ts';
 import type { GatewayContext } from './context.ts';
 import { oversizeAllowanceFor } from './send-bound.ts';
@@ -36,11 +43,6 @@ const CLOSE_GRACE_MS = 1000;
 const SLOW_CONSUMER_CLOSE_GRACE_MS = 5000;
 /** The metrics label of this transport. */
 const WS = { transport: 'ws' } as const;
-/**
- * How long a joiner waits for live delivery to catch up with what it read from the store (the
- * events go through pub/sub, the reads through commands); beyond it the join is treated as a gap.
- */
-const JOIN_CATCH_UP_MS = 5000;
 
 interface Subscription {
   /** `<epoch>.`: every cursor of the thread's history as subscribed starts with it. */
@@ -390,18 +392,7 @@ export class Connection implements ThreadViewer {
       const backlog = await readBacklog(this.context, threadId, frame.cursor);
       if (!current())
         throw new RequestError(ErrorCode.conflict, 'unsubscribed before the subscription took effect');
-      this.send({
-        type: 'subscribed',
-        requestId,
-        threadId,
-        recovered: backlog.recovered,
-        cursor: backlog.newest,
-        backlog: backlog.count,
-        truncated: backlog.truncated,
-        epoch: thread.epoch,
-        ...(thread.lastRunEnd ? { lastRunEnd: thread.lastRunEnd } : {}),
-        ...runEndField(thread, frame.runId),
-      });
+      this.send(subscribedFrame(requestId, thread, backlog, frame.runId));
       // The backlog can be far bigger than the slow-consumer bound (a resume after a long absence):
       // it is read in pages and paced by the socket, never queueing more than half the bound, while
       // live events wait in the subscription's buffer (itself bounded).
@@ -429,19 +420,18 @@ export class Connection implements ThreadViewer {
       // (it had its answer: the backlog, and a run's snapshot it no longer wants).
       const answered = () =>
         this.context.metrics.resumeSeconds.observe((performance.now() - started - waitedMs) / 1000);
-      const run = await store.currentRun(threadId);
-      // Every event up to what was read must be in the buffer before the join is ordered.
-      if (!(await hub.reached(threadId, run.lastSeq, JOIN_CATCH_UP_MS))) {
-        if (current()) this.gap(threadId);
-        else answered();
-        return;
-      }
-      if (!current()) return answered();
-      const plan = planJoin(threadId, backlogIds, run);
-      const buffered = subscription.buffer ?? [];
-      subscription.buffer = null;
-      subscription.bufferBytes = 0;
-      for (const next of orderJoin(plan, buffered)) {
+      const steps = await completeJoin(this.context, threadId, backlogIds, {
+        wanted: current,
+        takeBuffered: () => {
+          const buffered = subscription.buffer ?? [];
+          subscription.buffer = null;
+          subscription.bufferBytes = 0;
+          return buffered;
+        },
+      });
+      if (steps === 'gap' && current()) return this.gap(threadId);
+      if (steps === 'gap' || steps === 'left') return answered();
+      for (const next of steps) {
         if (!current()) break;
         if ('event' in next) this.send(next.event);
         else {

@@ -11,6 +11,16 @@
 import type { ThreadEvent } from '../protocol/frames.ts';
 import { foldCurrentRun } from '../runs/current-run.ts';
 import type { LiveEnvelope } from '../store/store.ts';
+import type { GatewayContext } from './context.ts';
+
+/**
+ * How long a joiner waits for live delivery to catch up with what it read from the store (the
+ * events go through pub/sub, the reads through commands); beyond it the join is treated as a gap.
+ */
+const JOIN_CATCH_UP_MS = 5000;
+
+/** What a joiner sends after its backlog, in order: a snapshot frame, or a buffered event. */
+export type JoinStep = { event: ThreadEvent } | { envelope: LiveEnvelope };
 
 export interface JoinPlan {
   /** The snapshot of the current run, in three parts (each may be empty). */
@@ -63,10 +73,7 @@ export function planJoin(
  * every accepted event after `lastSeq`. Returns what to send (frames of the snapshot as events,
  * buffered envelopes as they are).
  */
-export function orderJoin(
-  plan: JoinPlan,
-  buffered: readonly LiveEnvelope[],
-): Array<{ event: ThreadEvent } | { envelope: LiveEnvelope }> {
+export function orderJoin(plan: JoinPlan, buffered: readonly LiveEnvelope[]): JoinStep[] {
   const accepted = buffered.filter((envelope) => plan.accept(envelope));
   const beforeRun = accepted.filter(
     (envelope) => envelope.liveSeq <= plan.lastSeq && envelope.liveSeq < plan.runStartSeq,
@@ -84,4 +91,23 @@ export function orderJoin(
     ...plan.inFlight.map((event) => ({ event })),
     ...after.map((envelope) => ({ envelope })),
   ];
+}
+
+/**
+ * The end of a join, once the backlog is sent: reads the current run, waits until live delivery has
+ * caught up with what was read, then ends the joiner's buffering (`takeBuffered`) and answers what
+ * to send, in order. 'gap' when live delivery did not catch up in time; 'left' when the joiner went
+ * away (`wanted()` false) meanwhile.
+ */
+export async function completeJoin(
+  context: Pick<GatewayContext, 'store' | 'hub'>,
+  threadId: string,
+  backlogIds: ReadonlySet<string>,
+  joiner: { wanted(): boolean; takeBuffered(): LiveEnvelope[] },
+): Promise<JoinStep[] | 'gap' | 'left'> {
+  const run = await context.store.currentRun(threadId);
+  // Every event up to what was read must be in the buffer before the join is ordered.
+  if (!(await context.hub.reached(threadId, run.lastSeq, JOIN_CATCH_UP_MS))) return 'gap';
+  if (!joiner.wanted()) return 'left';
+  return orderJoin(planJoin(threadId, backlogIds, run), joiner.takeBuffered());
 }

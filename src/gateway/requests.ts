@@ -5,8 +5,8 @@
 import { RequestError, StoreError } from '../errors.ts';
 import { errorFrame } from '../protocol/codec.ts';
 import { ErrorCode } from '../protocol/codes.ts';
-import type { ErrorFrame, Message } from '../protocol/frames.ts';
-import type { StoredItem } from '../store/store.ts';
+import type { ErrorFrame, Message, ServerFrame } from '../protocol/frames.ts';
+import { runEndField, type StoredItem, type ThreadRecord } from '../store/store.ts';
 import { newThreadId, requireParticipant, type Principal } from './auth.ts';
 import { backlogPages, RESUME_PAGE } from './backlog.ts';
 import type { GatewayContext } from './context.ts';
@@ -123,6 +123,30 @@ export async function readBacklog(
     newest: latest.items.at(-1)?.cursor ?? null,
     count: latest.items.length,
     items: backlogPages(store, threadId, latest.items, latest.items.length),
+  };
+}
+
+/**
+ * The `subscribed` answer to a join of `thread` with `backlog` (the WebSocket's and the SSE
+ * stream's): with the thread's last run-end, and that of `runId` (the run the joiner watched).
+ */
+export function subscribedFrame(
+  requestId: string,
+  thread: ThreadRecord,
+  backlog: Backlog,
+  runId: string | undefined,
+): Extract<ServerFrame, { type: 'subscribed' }> {
+  return {
+    type: 'subscribed',
+    requestId,
+    threadId: thread.threadId,
+    recovered: backlog.recovered,
+    cursor: backlog.newest,
+    backlog: backlog.count,
+    truncated: backlog.truncated,
+    epoch: thread.epoch,
+    ...(thread.lastRunEnd ? { lastRunEnd: thread.lastRunEnd } : {}),
+    ...runEndField(thread, runId),
   };
 }
 

@@ -10,16 +10,13 @@
 // reconnect subscribes without a cursor).
 import type { GatewayContext } from '../../gateway/context.ts';
 import { BacklogLost } from '../../gateway/backlog.ts';
-import { orderJoin, planJoin } from '../../gateway/join.ts';
-import { readBacklog } from '../../gateway/requests.ts';
+import { completeJoin } from '../../gateway/join.ts';
+import { readBacklog, subscribedFrame } from '../../gateway/requests.ts';
 import type { ThreadViewer } from '../../hub/hub.ts';
 import type { LiveFrame } from '../../hub/live-frame.ts';
 import type { ThreadEvent } from '../../protocol/frames.ts';
-import { envelopeType, runEndField, type LiveEnvelope } from '../../store/store.ts';
+import { envelopeType, type LiveEnvelope } from '../../store/store.ts';
 import type { SseResponse } from './sse.ts';
-
-/** How long a joiner waits for live delivery to catch up with what it read (as the gateway's). */
-const JOIN_CATCH_UP_MS = 5000;
 
 /** The metrics label of SSE streams (AG-UI's too). */
 export const SSE = { transport: 'sse' } as const;
@@ -68,18 +65,7 @@ export class ThreadStream implements ThreadViewer {
       if (this.sse.closed) return;
       if (backlog.recovered && cursor !== undefined) this.resumeCursor = cursor;
       this.sse.event(
-        JSON.stringify({
-          type: 'subscribed',
-          requestId: STREAM_REQUEST_ID,
-          threadId,
-          recovered: backlog.recovered,
-          cursor: backlog.newest,
-          backlog: backlog.count,
-          truncated: backlog.truncated,
-          epoch: thread.epoch,
-          ...(thread.lastRunEnd ? { lastRunEnd: thread.lastRunEnd } : {}),
-          ...runEndField(thread, runId),
-        }),
+        JSON.stringify(subscribedFrame(STREAM_REQUEST_ID, thread, backlog, runId)),
         this.resumeCursor,
       );
       const backlogIds = new Set<string>();
@@ -93,17 +79,18 @@ export class ThreadStream implements ThreadViewer {
         );
         await this.sse.drained(config.maxBufferedBytes / 2);
       }
-      const run = await store.currentRun(threadId);
-      if (!(await hub.reached(threadId, run.lastSeq, JOIN_CATCH_UP_MS))) {
-        this.gap();
-        return;
-      }
-      if (this.sse.closed) return;
-      const plan = planJoin(threadId, backlogIds, run);
-      const buffered = this.buffer ?? [];
-      this.buffer = null;
-      this.bufferBytes = 0;
-      for (const next of orderJoin(plan, buffered)) {
+      const steps = await completeJoin(this.context, threadId, backlogIds, {
+        wanted: () => !this.sse.closed,
+        takeBuffered: () => {
+          const buffered = this.buffer ?? [];
+          this.buffer = null;
+          this.bufferBytes = 0;
+          return buffered;
+        },
+      });
+      if (steps === 'gap') return this.gap();
+      if (steps === 'left') return;
+      for (const next of steps) {
         if (this.sse.closed) break;
         if ('event' in next) this.send(next.event);
         else this.deliverLive(next.envelope, next.envelope.frame);
