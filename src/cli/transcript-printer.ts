@@ -7,13 +7,12 @@ export class TranscriptPrinter {
   private readonly write: (text: string) => void;
   /** The message whose line is open (its text may continue). */
   private openLine: string | null = null;
-  /** Counts writes: a note on another stream breaks the open line once per stretch of its text. */
-  private writes = 0;
-  private brokenAt = -1;
+  /** A note on another stream broke the open line, and no text came since. */
+  private brokenForNote = false;
 
   constructor(write: (text: string) => void) {
     this.write = (text) => {
-      this.writes += 1;
+      this.brokenForNote = false;
       write(text);
     };
   }
@@ -33,18 +32,13 @@ export class TranscriptPrinter {
     }
   }
 
-  /** A message's line is open: its text may continue. */
-  get lineOpen(): boolean {
-    return this.openLine !== null;
-  }
-
   /**
    * Whether a note written to another stream (stderr, on the same terminal) should start on a new
    * line: a line is open and has had text since the last note broke it. Marks it broken.
    */
   breakForNote(): boolean {
-    if (this.openLine === null || this.brokenAt === this.writes) return false;
-    this.brokenAt = this.writes;
+    if (this.openLine === null || this.brokenForNote) return false;
+    this.brokenForNote = true;
     return true;
   }
 
